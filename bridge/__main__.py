@@ -1,0 +1,3 @@
+from reascribe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""Pipelines: one per job kind, all of one shape.
+
+A pipeline is loaded once (``load``) and then run many times: ``run(audio, options, progress) ->
+Events``, with event times in seconds from the start of ``audio``. ``progress(fraction, message)``
+is called as work advances; it raises ``JobCancelled`` when the user cancelled, so a pipeline
+stops at its next progress call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from reascribe.audio import AudioSection
+from reascribe.errors import RequestError
+from reascribe.events import Events
+
+Progress = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """A progress callback that ignores progress and never cancels."""
+
+
+class Pipeline(Protocol):
+    kind: str
+    sample_rate: int  # the rate ``run`` wants its audio in
+    mono: bool  # whether ``run`` wants one channel
+
+    def load(self) -> None: ...
+
+    def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events: ...
+
+
+def create(kind: str) -> Pipeline:
+    """A new, not yet loaded pipeline for ``kind``; imports its heavy dependencies lazily."""
+    if kind == "piano":
+        from reascribe.pipelines.piano import PianoPipeline
+
+        return PianoPipeline()
+    raise RequestError(f"Unknown job kind {kind!r}.")

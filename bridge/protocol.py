@@ -1,0 +1,309 @@
+"""Protocol v1: requests and results exchanged through the spool (see docs/protocol.md).
+
+Parsing validates everything a hostile or broken client could send and raises ``RequestError`` with a
+sentence that names the field; nothing here touches the file system except the path checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reascribe import PROTOCOL_VERSION, __version__
+from reascribe.errors import RequestError
+from reascribe.tempo import TempoMap
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+KINDS = ("piano",)
+OPTIONS: dict[str, dict[str, type]] = {"piano": {"pedal_extend": bool, "soft_pedal": bool}}
+DEFAULT_TTL_S = 86400.0
+MAX_ITEMS = 256
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+class Status:
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Project:
+    file: str
+    dir: Path
+    media_dir: Path
+
+    def roots(self) -> list[Path]:
+        return [self.dir, self.media_dir]
+
+
+@dataclass(frozen=True)
+class Item:
+    item_guid: str
+    take_guid: str
+    name: str
+    track: str
+    source_path: Path
+    source_size_bytes: int | None
+    position_s: float
+    length_s: float
+    start_offset_s: float
+    playrate: float
+    loop: bool
+    stretch_markers: int
+
+    @property
+    def section_start_s(self) -> float:
+        """First source second the item plays."""
+        return self.start_offset_s
+
+    @property
+    def section_end_s(self) -> float:
+        return self.start_offset_s + self.length_s * self.playrate
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    kind: str
+    created_at: float
+    ttl_s: float
+    client: str
+    project: Project
+    tempo_map: TempoMap
+    time_selection: tuple[float, float] | None
+    options: dict[str, Any]
+    items: list[Item]
+    raw: dict = field(repr=False, compare=False, default_factory=dict)
+
+    def expired(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) > self.created_at + self.ttl_s
+
+
+@dataclass
+class ItemResult:
+    item_guid: str
+    take_guid: str
+    status: str
+    error: str | None = None
+    section: tuple[float, float] | None = None
+    notes: list[list] = field(default_factory=list)
+    cc: list[list] = field(default_factory=list)
+    artifact: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "item_guid": self.item_guid,
+            "take_guid": self.take_guid,
+            "status": self.status,
+            "error": self.error,
+            "section": None if self.section is None else {"start_s": self.section[0], "end_s": self.section[1]},
+            "notes": self.notes,
+            "cc": self.cc,
+            "artifact": self.artifact,
+        }
+
+
+@dataclass
+class Result:
+    id: str
+    kind: str
+    status: str
+    error: str | None = None
+    items: list[ItemResult] = field(default_factory=list)
+
+    @classmethod
+    def from_items(cls, request_id: str, kind: str, items: list[ItemResult]) -> "Result":
+        done = [i for i in items if i.status == Status.DONE]
+        errors = [i.error for i in items if i.error]
+        if done:
+            error = None if not errors else f"{len(errors)} of {len(items)} items failed: {errors[0]}"
+            return cls(request_id, kind, Status.DONE, error, items)
+        return cls(request_id, kind, Status.FAILED, errors[0] if errors else "Nothing was transcribed.", items)
+
+    @classmethod
+    def failure(cls, request_id: str, kind: str, error: str, status: str = Status.FAILED) -> "Result":
+        return cls(request_id, kind, status, error, [])
+
+    def to_dict(self) -> dict:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "error": self.error,
+            "finished_at": time.time(),
+            "daemon": __version__,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+def is_valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(ID_PATTERN.match(value))
+
+
+def parse_request_bytes(data: bytes) -> Request:
+    if len(data) > MAX_REQUEST_BYTES:
+        raise RequestError(f"The request is {len(data)} bytes, larger than the {MAX_REQUEST_BYTES} allowed.")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(f"The request is not valid JSON ({exc}).") from None
+    return parse_request(doc)
+
+
+def parse_request(doc: object) -> Request:
+    if not isinstance(doc, dict):
+        raise RequestError("The request must be a JSON object.")
+    version = doc.get("protocol")
+    if version != PROTOCOL_VERSION:
+        raise RequestError(
+            f"The request uses protocol {version!r} but this daemon speaks {PROTOCOL_VERSION}; "
+            "update reascribe and its REAPER scripts to the same version."
+        )
+    req_id = doc.get("id")
+    if not is_valid_id(req_id):
+        raise RequestError(f"The request id {req_id!r} is not a valid id (letters, digits, '-' and '_').")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise RequestError(f"Unknown job kind {kind!r}; this version knows {', '.join(KINDS)}.")
+    project = _project(doc.get("project"))
+    items_doc = doc.get("items")
+    if not isinstance(items_doc, list) or not items_doc:
+        raise RequestError("The request names no items; select at least one audio item.")
+    if len(items_doc) > MAX_ITEMS:
+        raise RequestError(f"The request names {len(items_doc)} items; at most {MAX_ITEMS} are allowed at once.")
+    return Request(
+        id=req_id,
+        kind=kind,
+        created_at=_number(doc, "created_at"),
+        ttl_s=_number(doc, "ttl_s", DEFAULT_TTL_S, minimum=1.0),
+        client=str(doc.get("client", "")),
+        project=project,
+        tempo_map=TempoMap.from_dict(doc.get("tempo_map", {"bpm": 120})),
+        time_selection=_time_selection(doc.get("time_selection")),
+        options=validate_options(kind, doc.get("options", {})),
+        items=[_item(i, n) for n, i in enumerate(items_doc, 1)],
+        raw=doc,
+    )
+
+
+def _number(doc: dict, key: str, default: float | None = None, minimum: float | None = None) -> float:
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise RequestError(f"'{key}' must be a number, not {value!r}.")
+    if value in (float("inf"), float("-inf")):
+        raise RequestError(f"'{key}' must be finite.")
+    if minimum is not None and value < minimum:
+        raise RequestError(f"'{key}' is {value} but must be at least {minimum}.")
+    return float(value)
+
+
+def _string(doc: dict, key: str, where: str, required: bool = True) -> str:
+    value = doc.get(key, None if required else "")
+    if not isinstance(value, str) or (required and not value):
+        raise RequestError(f"{where}: '{key}' must be a non-empty string.")
+    return value
+
+
+def _absolute(value: str, what: str) -> Path:
+    if "\x00" in value:
+        raise RequestError(f"{what} contains a NUL character.")
+    path = Path(value)
+    if not path.is_absolute():
+        raise RequestError(f"{what} {value!r} must be an absolute path.")
+    return path
+
+
+def _project(doc: object) -> Project:
+    if not isinstance(doc, dict):
+        raise RequestError("The request has no 'project' object.")
+    file = doc.get("file", "")
+    if not isinstance(file, str):
+        raise RequestError("project: 'file' must be a string.")
+    if file:
+        rpp = _absolute(file, "The project file")
+        project_dir = rpp.parent
+        stated = doc.get("dir")
+        if isinstance(stated, str) and stated and Path(os.path.realpath(stated)) != Path(os.path.realpath(project_dir)):
+            raise RequestError(f"project: 'dir' {stated!r} is not the folder of {file!r}.")
+    else:
+        project_dir = _absolute(_string(doc, "dir", "project"), "The project folder")
+    media = doc.get("media_dir") or str(project_dir)
+    if not isinstance(media, str):
+        raise RequestError("project: 'media_dir' must be a string.")
+    media_dir = _absolute(media, "The project media folder")
+    for folder in (project_dir, media_dir):
+        resolved = Path(os.path.realpath(folder))
+        if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+            raise RequestError(
+                f"The project folder {str(folder)!r} is a drive root or your home folder; "
+                "save the project in a folder of its own."
+            )
+    return Project(file=file, dir=project_dir, media_dir=media_dir)
+
+
+def _time_selection(doc: object) -> tuple[float, float] | None:
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise RequestError("'time_selection' must be an object or null.")
+    start, end = _number(doc, "start_s"), _number(doc, "end_s")
+    if end < start:
+        raise RequestError(f"The time selection ends ({end} s) before it starts ({start} s).")
+    return None if end == start else (start, end)
+
+
+def validate_options(kind: str, doc: object) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise RequestError("'options' must be an object.")
+    allowed = OPTIONS[kind]
+    for key, value in doc.items():
+        if key not in allowed:
+            raise RequestError(f"Unknown option {key!r} for {kind}; known options: {', '.join(sorted(allowed))}.")
+        if not isinstance(value, allowed[key]):
+            raise RequestError(f"Option {key!r} must be a {allowed[key].__name__}, not {value!r}.")
+    return dict(doc)
+
+
+def _item(doc: object, n: int) -> Item:
+    where = f"item {n}"
+    if not isinstance(doc, dict):
+        raise RequestError(f"{where} must be an object.")
+    source = doc.get("source")
+    if not isinstance(source, dict):
+        raise RequestError(f"{where} has no 'source' object.")
+    size = source.get("size_bytes")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise RequestError(f"{where}: source 'size_bytes' must be a non-negative integer.")
+    playrate = _number(doc, "playrate", 1.0)
+    if not (0.01 <= playrate <= 100.0):
+        raise RequestError(f"{where}: playrate {playrate} is outside 0.01-100.")
+    length = _number(doc, "length_s")
+    if length < 0:
+        raise RequestError(f"{where}: length {length} s is negative.")
+    markers = doc.get("stretch_markers", 0)
+    if isinstance(markers, bool) or not isinstance(markers, int) or markers < 0:
+        raise RequestError(f"{where}: 'stretch_markers' must be a non-negative integer.")
+    return Item(
+        item_guid=_string(doc, "item_guid", where),
+        take_guid=_string(doc, "take_guid", where),
+        name=str(doc.get("name", "")),
+        track=str(doc.get("track", "")),
+        source_path=_absolute(_string(source, "path", f"{where} source"), f"The source of {where}"),
+        source_size_bytes=size,
+        position_s=_number(doc, "position_s"),
+        length_s=length,
+        start_offset_s=_number(doc, "start_offset_s", 0.0),
+        playrate=playrate,
+        loop=bool(doc.get("loop", False)),
+        stretch_markers=markers,
+    )

@@ -1,0 +1,88 @@
+"""Copy the ReaScripts into REAPER's resource folder and point them at the daemon's spool."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+
+from reascribe.config import default_spool_dir
+from reascribe.errors import RequestError
+
+SCRIPTS_SUBDIR = Path("Scripts") / "reascribe"
+SETTINGS_FILE = "reascribe_settings.lua"
+REGISTER_SCRIPT = "reascribe_Register actions.lua"
+STARTUP_BEGIN = "-- >>> reascribe bridge (added by `reascribe install-reaper --autostart`)"
+STARTUP_END = "-- <<< reascribe bridge"
+SHIPPED_SUFFIXES = {".lua", ".xml"}
+
+
+def default_resource_path() -> Path:
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "REAPER"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "REAPER"
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "REAPER"
+
+
+def install(resource_path: Path | None, spool_dir: Path | None, autostart: bool = False) -> str:
+    """Install the scripts; return what the user has to do next in REAPER."""
+    resource = Path(resource_path) if resource_path else default_resource_path()
+    if not resource.is_dir():
+        raise RequestError(
+            f"REAPER's resource folder was not found at {resource}; in REAPER use Options > "
+            "Show REAPER resource path in explorer/finder, then pass that folder with --resource-path."
+        )
+    target = resource / SCRIPTS_SUBDIR
+    copied = _copy_scripts(target)
+    spool = Path(spool_dir) if spool_dir else default_spool_dir()
+    _write_atomic(target / SETTINGS_FILE, f"-- written by reascribe install-reaper\nreturn {{ spool_dir = {_lua_string(str(spool))} }}\n")
+    lines = [f"Installed {copied} files into {target} (spool: {spool})."]
+    if autostart:
+        _add_startup_block(resource / "Scripts" / "__startup.lua", target / "reascribe_Bridge.lua")
+        lines.append("The bridge will start with REAPER (Scripts/__startup.lua).")
+    lines += [
+        "Next, once, in REAPER:",
+        "  1. Actions > Show action list > New action > Load ReaScript...",
+        f"  2. Choose {target / REGISTER_SCRIPT} and run it: it adds every reascribe action.",
+        "  3. Start the daemon in a terminal: reascribe daemon",
+        "Then select audio items and run 'reascribe: Transcribe piano'.",
+    ]
+    return "\n".join(lines)
+
+
+def _copy_scripts(target: Path) -> int:
+    root = resources.files("reascribe.reaper_scripts")
+    count = 0
+    with resources.as_file(root) as source_root:
+        for source in sorted(Path(source_root).rglob("*")):
+            if source.is_file() and source.suffix in SHIPPED_SUFFIXES:
+                destination = target / source.relative_to(source_root)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, destination)
+                count += 1
+    if not count:
+        raise RequestError("The reascribe installation has no ReaScripts; reinstall reascribe.")
+    return count
+
+
+def _add_startup_block(startup: Path, bridge: Path) -> None:
+    """Add (once) a marked block to __startup.lua, keeping whatever the user has there."""
+    existing = startup.read_text(encoding="utf-8") if startup.exists() else ""
+    if STARTUP_BEGIN in existing:
+        return
+    block = f"{STARTUP_BEGIN}\ndofile({_lua_string(str(bridge))})\n{STARTUP_END}\n"
+    _write_atomic(startup, existing + ("\n" if existing and not existing.endswith("\n") else "") + block)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
