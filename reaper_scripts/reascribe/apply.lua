@@ -1,0 +1,452 @@
+-- @noindex
+-- reascribe/apply.lua: apply one result from outbox/ as new MIDI takes (docs/protocol.md).
+--
+-- A result is applied once: its id goes to applied.log and the project's ProjExtState, and each new
+-- take carries P_EXT:reascribe_result = id, so a result seen again (after a crash between the edit
+-- and the log, or copied back) adds nothing. One undo block per result and project. A result whose
+-- project is not open stays in outbox/ untouched.
+--
+-- The new take: AddTakeToMediaItem, a MIDI source from PCM_Source_CreateFromType, given data and
+-- the item's length through the item state chunk, then MIDI_InsertNote/MIDI_InsertCC at PPQ
+-- positions from MIDI_GetPPQPosFromProjTime, with the item's position, start offset and playrate
+-- as they are when the result is applied.
+
+local context = require('reascribe.context')
+local json = require('reascribe.json')
+local spool = require('reascribe.spool')
+
+local apply = {}
+
+apply.EXT_SECTION = 'reascribe'
+local RESULT_EXT = 'P_EXT:reascribe_result'
+local PROTOCOL = 1
+local UNDO_STATE_ALL = -1
+local CC_STATUS = 0xB0 -- control change, channel voice message type
+local MIDI_CHANNEL = 0
+local MIDI_TICKS_PER_QN = 960 -- resolution of the MIDI sources the bridge creates (REAPER's default)
+local MIN_VELOCITY, MAX_MIDI = 1, 127
+local REQUEST_FOLDERS = { 'archive', 'processing', 'inbox' } -- where the daemon keeps a request
+
+local function plural(n, word)
+  return n .. ' ' .. word .. (n == 1 and '' or 's')
+end
+
+local function list(value)
+  return json.is_array(value) and value or {}
+end
+
+local function open_projects()
+  local out, i = {}, 0
+  while true do
+    local proj, file = reaper.EnumProjects(i)
+    if not proj then return out end
+    out[#out + 1] = { proj = proj, file = file or '' }
+    i = i + 1
+  end
+end
+
+local function proj_ext(proj, key)
+  local _, value = reaper.GetProjExtState(proj, apply.EXT_SECTION, key)
+  return value
+end
+
+local function find_take(projects, guid)
+  for _, p in ipairs(projects) do
+    local take = reaper.GetMediaItemTakeByGUID(p.proj, guid)
+    if take then return take, p.proj end
+  end
+end
+
+-- Request bookkeeping ------------------------------------------------------------------------------
+
+-- Called when a request is queued: the project remembers it (and each take's source file), so a
+-- result can tell "the item was deleted" from "the project is not open".
+function apply.remember_request(proj, request)
+  local sources = {}
+  for _, item in ipairs(request.items) do sources[item.take_guid] = item.source.path end
+  reaper.SetProjExtState(proj, apply.EXT_SECTION, 'request:' .. request.id, json.encode({ sources = sources }))
+end
+
+-- What is known about the request of a result: the open project it came from (if it is open) and
+-- the source file of each take, from the project's record or the daemon's copy of the request.
+local function request_info(dir, id, projects)
+  for _, p in ipairs(projects) do
+    local doc = json.decode(proj_ext(p.proj, 'request:' .. id))
+    if type(doc) == 'table' then
+      return { proj = p.proj, sources = type(doc.sources) == 'table' and doc.sources or {} }
+    end
+  end
+  for _, folder in ipairs(REQUEST_FOLDERS) do
+    local doc = spool.read_json(spool.join(dir, folder, id .. '.json'))
+    if type(doc) == 'table' then
+      local info = { sources = {} }
+      local file = type(doc.project) == 'table' and doc.project.file
+      for _, p in ipairs(projects) do
+        if type(file) == 'string' and file ~= '' and p.file == file then info.proj = p.proj end
+      end
+      for _, item in ipairs(list(doc.items)) do
+        if type(item) == 'table' and type(item.take_guid) == 'string' and type(item.source) == 'table'
+            and type(item.source.path) == 'string' then
+          info.sources[item.take_guid] = item.source.path
+        end
+      end
+      return info
+    end
+  end
+  return { sources = {} }
+end
+
+local function already_applied(dir, id, projects)
+  if spool.is_applied(dir, id) then return true end
+  for _, p in ipairs(projects) do
+    if proj_ext(p.proj, 'applied:' .. id) ~= '' then return true end
+  end
+  return false
+end
+
+-- Events -------------------------------------------------------------------------------------------
+
+local function finite(x)
+  return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge
+end
+
+-- Notes {start_s, end_s, pitch, velocity} and CCs {time_s, controller, value} in project seconds.
+-- timing: the item's values now (position_s, length_s, start_offset_s, playrate, semitones).
+-- Notes starting outside the item are dropped and cut at its end; for each controller the last
+-- value before the item start is placed at the start (so a pedal held into the item stays down).
+-- Returns notes, ccs, and how many events were dropped.
+function apply.map_events(result_item, timing)
+  local t0 = timing.position_s
+  local t1 = t0 + timing.length_s
+  local function to_project(source_s)
+    return t0 + (source_s - timing.start_offset_s) / timing.playrate
+  end
+  local notes, ccs, dropped = {}, {}, 0
+  for _, n in ipairs(list(result_item.notes)) do
+    local ok = type(n) == 'table' and finite(n[1]) and finite(n[2]) and math.tointeger(n[3]) and finite(n[4])
+    local start_s = ok and to_project(n[1])
+    local pitch = ok and math.tointeger(n[3]) + timing.semitones
+    if ok and start_s >= t0 and start_s < t1 and n[2] > n[1] and pitch >= 0 and pitch <= MAX_MIDI then
+      local velocity = math.max(MIN_VELOCITY, math.min(MAX_MIDI, math.floor(n[4] + 0.5)))
+      notes[#notes + 1] = { start_s, math.min(to_project(n[2]), t1), pitch, velocity }
+    else
+      dropped = dropped + 1
+    end
+  end
+  local held = {} -- controller -> {time_s, value} of its last event before the item
+  for _, c in ipairs(list(result_item.cc)) do
+    local ok = type(c) == 'table' and finite(c[1]) and math.tointeger(c[2]) and math.tointeger(c[3])
+    local controller, value = ok and math.tointeger(c[2]), ok and math.tointeger(c[3])
+    if ok and controller >= 0 and controller <= MAX_MIDI and value >= 0 and value <= MAX_MIDI then
+      local t = to_project(c[1])
+      if t < t0 then
+        if not held[controller] or held[controller][1] <= t then held[controller] = { t, value } end
+      elseif t < t1 then
+        ccs[#ccs + 1] = { t, controller, value }
+      else
+        dropped = dropped + 1
+      end
+    else
+      dropped = dropped + 1
+    end
+  end
+  for controller, last in pairs(held) do ccs[#ccs + 1] = { t0, controller, last[2] } end
+  table.sort(ccs, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  return notes, ccs, dropped
+end
+
+-- The audio take's timing now: the pitch follows D_PITCH, plus the playrate when pitch is not preserved.
+local function item_timing(item, take)
+  local playrate = reaper.GetMediaItemTakeInfo_Value(take, 'D_PLAYRATE')
+  local semitones = reaper.GetMediaItemTakeInfo_Value(take, 'D_PITCH')
+  if reaper.GetMediaItemTakeInfo_Value(take, 'B_PPITCH') == 0 then
+    semitones = semitones + 12 * math.log(playrate, 2)
+  end
+  return {
+    position_s = reaper.GetMediaItemInfo_Value(item, 'D_POSITION'),
+    length_s = reaper.GetMediaItemInfo_Value(item, 'D_LENGTH'),
+    start_offset_s = reaper.GetMediaItemTakeInfo_Value(take, 'D_STARTOFFS'),
+    playrate = playrate,
+    semitones = math.floor(semitones + 0.5),
+  }
+end
+
+-- Planning and writing -----------------------------------------------------------------------------
+
+-- What to write for one result item whose take was found: a plan, 'present' when the item already
+-- has this result's take, or nil, sentence.
+local function plan_item(take, proj, result_item, expected_path, id)
+  local item = reaper.GetMediaItemTake_Item(take)
+  local name = context.take_name(take)
+  local label = '"' .. name .. '"'
+  for t = 0, reaper.CountTakes(item) - 1 do
+    local _, mark = reaper.GetSetMediaItemTakeInfo_String(reaper.GetTake(item, t), RESULT_EXT, '', false)
+    if mark == id then return 'present' end
+  end
+  if reaper.GetTakeNumStretchMarkers(take) > 0 then
+    return nil, label .. ' now has stretch markers; remove them (Item > Stretch markers > Remove all) and transcribe it again'
+  end
+  local path = context.take_source_path(take)
+  if expected_path and path ~= expected_path then
+    return nil, label .. ' now plays a different audio file than the one transcribed; transcribe it again'
+  end
+  local timing = item_timing(item, take)
+  if not (timing.playrate > 0) then return nil, label .. ' has no valid playrate' end
+  local notes, ccs = apply.map_events(result_item, timing)
+  if #notes == 0 then return nil, 'no piano notes were found in the part of ' .. label .. ' that plays' end
+  return { item = item, proj = proj, name = name, label = label, notes = notes, ccs = ccs }
+end
+
+local function to_ppq(take, time_s)
+  return math.floor(reaper.MIDI_GetPPQPosFromProjTime(take, time_s) + 0.5)
+end
+
+-- First and last line of the top-level <SOURCE block of the take whose GUID is guid, in the lines
+-- of an item state chunk. A take's lines run from its TAKE line (or the item start) to the next one.
+local function find_source_block(lines, guid)
+  local depth, take = 0, {}
+  for i, line in ipairs(lines) do
+    local text = line:match('^%s*(.-)%s*$')
+    if depth == 1 then
+      if text == 'TAKE' or text:match('^TAKE%s') then
+        if take.is_it then break end
+        take = {}
+      end
+      local line_guid = text:match('^GUID%s+(%S+)')
+      if line_guid and line_guid:upper() == guid:upper() then take.is_it = true end
+      if text:match('^<SOURCE') and not take.first then take.first = i end
+    end
+    if text:sub(1, 1) == '<' then
+      depth = depth + 1
+    elseif text == '>' then
+      depth = depth - 1
+      if depth == 1 and take.first and not take.last then take.last = i end
+    end
+  end
+  if take.is_it and take.first and take.last then return take.first, take.last end
+end
+
+-- A take whose source comes from PCM_Source_CreateFromType('MIDI') has no MIDI data in REAPER, so
+-- no PPQ map: MIDI_GetPPQPosFromProjTime returns -1 and MIDI_InsertNote fails. Through the item's
+-- state chunk its source gets data (MIDI_TICKS_PER_QN) and an end at the item's end, so it neither
+-- loops nor stops early (the recipe of forum.cockos.com/showthread.php?t=100864). Setting the chunk
+-- rebuilds the item's takes: returns the new take, looked up again by GUID.
+local function give_midi_source_data(item, take, proj)
+  local _, guid = reaper.GetSetMediaItemTakeInfo_String(take, 'GUID', '', false)
+  local ok, chunk = reaper.GetItemStateChunk(item, '', false)
+  if not ok then error('REAPER did not give the item state', 0) end
+  local lines = {}
+  for line in (chunk:sub(-1) == '\n' and chunk or chunk .. '\n'):gmatch('(.-)\r?\n') do lines[#lines + 1] = line end
+  local first, last = find_source_block(lines, guid)
+  if not first then error('the new take is missing from the item state', 0) end
+  local position_s = reaper.GetMediaItemInfo_Value(item, 'D_POSITION')
+  local end_s = position_s + reaper.GetMediaItemInfo_Value(item, 'D_LENGTH')
+  local length_qn = reaper.TimeMap2_timeToQN(proj, end_s) - reaper.TimeMap2_timeToQN(proj, position_s)
+  local source = {
+    '<SOURCE MIDI',
+    'HASDATA 1 ' .. MIDI_TICKS_PER_QN .. ' QN',
+    string.format('E %d b0 7b 00', math.floor(length_qn * MIDI_TICKS_PER_QN + 0.5)), -- all notes off: the end
+    '>',
+  }
+  local out = table.move(lines, 1, first - 1, 1, {})
+  table.move(source, 1, #source, #out + 1, out)
+  table.move(lines, last + 1, #lines, #out + 1, out)
+  if not reaper.SetItemStateChunk(item, table.concat(out, '\n') .. '\n', false) then
+    error('REAPER refused the item state', 0)
+  end
+  local new_take = reaper.GetMediaItemTakeByGUID(proj, guid)
+  if not new_take or reaper.MIDI_GetPPQPosFromProjTime(new_take, position_s) < -0.5 then
+    error('REAPER did not accept MIDI in the new take', 0)
+  end
+  return new_take
+end
+
+local function write_take(plan, id, kind)
+  local take = reaper.AddTakeToMediaItem(plan.item)
+  reaper.SetMediaItemTake_Source(take, reaper.PCM_Source_CreateFromType('MIDI'))
+  take = give_midi_source_data(plan.item, take, plan.proj)
+  reaper.GetSetMediaItemTakeInfo_String(take, 'P_NAME', plan.name .. ' ' .. kind, true)
+  reaper.GetSetMediaItemTakeInfo_String(take, RESULT_EXT, id, true)
+  local refused = 0
+  for _, n in ipairs(plan.notes) do
+    local start_ppq = to_ppq(take, n[1])
+    local end_ppq = math.max(start_ppq + 1, to_ppq(take, n[2]))
+    if not reaper.MIDI_InsertNote(take, false, false, start_ppq, end_ppq, MIDI_CHANNEL, n[3], n[4], true) then
+      refused = refused + 1
+    end
+  end
+  for _, c in ipairs(plan.ccs) do
+    if not reaper.MIDI_InsertCC(take, false, false, to_ppq(take, c[1]), CC_STATUS, MIDI_CHANNEL, c[2], c[3]) then
+      refused = refused + 1
+    end
+  end
+  reaper.MIDI_Sort(take)
+  reaper.SetActiveTake(take)
+  reaper.UpdateItemInProject(plan.item)
+  if refused > 0 then error('REAPER refused ' .. plural(refused, 'MIDI event'), 0) end
+end
+
+-- One undo block for the plans of one project; each item in its own pcall so the block always
+-- closes. Returns how many items got their take.
+local function write_group(group, id, kind, failures)
+  local done = 0
+  reaper.PreventUIRefresh(1)
+  reaper.Undo_BeginBlock2(group.proj)
+  for _, plan in ipairs(group.plans) do
+    local ok, err = pcall(write_take, plan, id, kind)
+    if ok then
+      done = done + 1
+    else
+      failures[#failures + 1] = plan.label .. ': ' .. tostring(err)
+    end
+  end
+  reaper.Undo_EndBlock2(group.proj, 'reascribe: transcribe ' .. kind .. ' (' .. plural(#group.plans, 'item') .. ')',
+    UNDO_STATE_ALL)
+  reaper.PreventUIRefresh(-1)
+  reaper.UpdateArrange()
+  return done
+end
+
+-- Moving result files ------------------------------------------------------------------------------
+
+local function outbox_path(dir, id)
+  return spool.join(dir, 'outbox', id .. '.json')
+end
+
+-- Move the result to failed/ with "apply_error" added; returns the outcome with its console line.
+local function reject(dir, id, doc, text, reason, line)
+  local target = spool.join(dir, 'failed', id .. '.json')
+  local ok, encoded = false, nil
+  if type(doc) == 'table' then
+    doc.apply_error = reason
+    ok, encoded = pcall(json.encode, doc)
+  end
+  if not ok then encoded = json.encode({ id = id, apply_error = reason, raw = text }) end
+  if spool.write_atomic(target, encoded) then
+    os.remove(outbox_path(dir, id))
+  else
+    spool.move(outbox_path(dir, id), target)
+  end
+  return { state = 'failed', line = line or ('reascribe: ' .. id .. ': ' .. reason) }
+end
+
+local function summary(kind, applied, present, notes, pedals, failures)
+  local parts = {}
+  if applied > 0 then
+    parts[#parts + 1] = string.format('added a %s take to %s (%s, %s)', kind, plural(applied, 'item'),
+      plural(notes, 'note'), plural(pedals, 'pedal event'))
+  end
+  if present > 0 then parts[#parts + 1] = plural(present, 'item') .. ' already had it' end
+  if #failures > 0 then
+    parts[#parts + 1] = plural(#failures, 'item') .. ' failed: ' .. table.concat(failures, '; ')
+  end
+  return table.concat(parts, '; ')
+end
+
+-- Applying -----------------------------------------------------------------------------------------
+
+-- Apply outbox/<id>.json. Returns {state, line}: state is 'done', 'failed', 'already', 'waiting'
+-- (its project is not open; the file stays) or 'gone' (the file disappeared meanwhile).
+function apply.result(dir, id)
+  local text = spool.read_file(outbox_path(dir, id))
+  if not text then return { state = 'gone' } end
+  local doc, err = json.decode(text)
+  if type(doc) ~= 'table' or json.is_array(doc) then
+    return reject(dir, id, nil, text, 'The result file is not a reascribe result (' .. (err or 'not a JSON object') .. ').')
+  end
+  if doc.id ~= id then
+    return reject(dir, id, doc, text, 'The result file is named ' .. id .. ' but is for ' .. tostring(doc.id) .. '.')
+  end
+  if doc.protocol ~= PROTOCOL then
+    return reject(dir, id, doc, text, 'The result uses protocol ' .. tostring(doc.protocol) .. ' but these scripts speak '
+      .. PROTOCOL .. '; update reascribe and its REAPER scripts to the same version.')
+  end
+  local kind = type(doc.kind) == 'string' and doc.kind:match('^[%w_]+$') or 'piano'
+  local projects = open_projects()
+  if already_applied(dir, id, projects) then
+    spool.move(outbox_path(dir, id), spool.join(dir, 'done', id .. '.json'))
+    return { state = 'already', line = 'reascribe: ' .. id .. ' was already applied.' }
+  end
+  if doc.status ~= 'done' then
+    local reason = type(doc.error) == 'string' and doc.error
+        or (doc.status == 'cancelled' and 'The job was cancelled.' or 'The transcription failed.')
+    return reject(dir, id, doc, text, reason, 'reascribe: ' .. kind .. ' transcription ' .. id .. ': ' .. reason)
+  end
+
+  local info = request_info(dir, id, projects)
+  local groups, by_proj, failures, missing = {}, {}, {}, 0
+  local found, present = false, 0
+  for n, r in ipairs(list(doc.items)) do
+    if type(r) ~= 'table' or type(r.take_guid) ~= 'string' then
+      failures[#failures + 1] = 'item ' .. n .. ' of the result is malformed'
+    elseif r.status ~= 'done' then
+      failures[#failures + 1] = type(r.error) == 'string' and r.error or ('item ' .. n .. ' was not transcribed')
+    else
+      local take, proj = find_take(projects, r.take_guid)
+      if not take then
+        missing = missing + 1
+      else
+        found = true
+        local plan, why = plan_item(take, proj, r, info.sources[r.take_guid], id)
+        if plan == 'present' then
+          present = present + 1
+          by_proj[proj] = by_proj[proj] or { proj = proj, plans = {} }
+        elseif plan then
+          if not by_proj[proj] then
+            by_proj[proj] = { proj = proj, plans = {} }
+            groups[#groups + 1] = by_proj[proj]
+          end
+          table.insert(by_proj[proj].plans, plan)
+        else
+          failures[#failures + 1] = why
+        end
+      end
+    end
+  end
+  if missing > 0 and not found and not info.proj then return { state = 'waiting' } end
+  for _ = 1, missing do failures[#failures + 1] = 'the item was deleted' end
+
+  local applied, notes, pedals = 0, 0, 0
+  for _, group in ipairs(groups) do
+    applied = applied + write_group(group, id, kind, failures)
+    for _, plan in ipairs(group.plans) do
+      notes = notes + #plan.notes
+      pedals = pedals + #plan.ccs
+    end
+  end
+  local text_line = summary(kind, applied, present, notes, pedals, failures)
+  if applied + present == 0 then
+    local reason = #failures > 0 and ('No item could be applied: ' .. table.concat(failures, '; ') .. '.')
+        or 'The result names no items.'
+    return reject(dir, id, doc, text, reason, 'reascribe: ' .. id .. ': ' .. (#failures > 0 and text_line .. '.' or reason))
+  end
+  spool.mark_applied(dir, id)
+  if info.proj then by_proj[info.proj] = by_proj[info.proj] or { proj = info.proj } end
+  for proj in pairs(by_proj) do
+    reaper.SetProjExtState(proj, apply.EXT_SECTION, 'applied:' .. id, '1')
+    reaper.SetProjExtState(proj, apply.EXT_SECTION, 'request:' .. id, '')
+  end
+  spool.move(outbox_path(dir, id), spool.join(dir, 'done', id .. '.json'))
+  return { state = 'done', line = 'reascribe: ' .. id .. ': ' .. text_line .. '.' }
+end
+
+-- apply.result, but a Lua error (a bug, or REAPER refusing a call) fails only that result.
+function apply.safe_result(dir, id)
+  local ok, outcome = xpcall(apply.result, debug.traceback, dir, id)
+  if ok then return outcome end
+  local text = spool.read_file(outbox_path(dir, id))
+  if not text then return { state = 'gone', line = 'reascribe: ' .. id .. ': ' .. tostring(outcome) } end
+  return reject(dir, id, json.decode(text), text, 'reascribe could not apply this result: ' .. tostring(outcome))
+end
+
+-- Apply every result in outbox/ (the one-shot action); returns the console lines.
+function apply.all(dir)
+  local lines = {}
+  for _, id in ipairs(spool.list(spool.join(dir, 'outbox'))) do
+    local outcome = apply.safe_result(dir, id)
+    if outcome.line then lines[#lines + 1] = outcome.line end
+  end
+  return lines
+end
+
+return apply

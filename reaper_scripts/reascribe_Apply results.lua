@@ -1,0 +1,21 @@
+-- @noindex
+-- reascribe: Apply results (part of the "reascribe: Transcribe piano" package)
+--
+-- Applies every result waiting in the spool's outbox now (the bridge does the same in the
+-- background). The daemon can run it through OSC (/action/_RS...) when a result is ready.
+
+local SCRIPT_DIR = debug.getinfo(1, 'S').source:match('^@?(.*[/\\])') or ''
+package.path = SCRIPT_DIR .. '?.lua;' .. package.path
+
+local apply = require('reascribe.apply')
+local spool = require('reascribe.spool')
+
+local TERMINATE_ON_RELAUNCH, RELAUNCH = 1, 2 -- the daemon may poke twice in a row: restart, no dialog
+
+if reaper.set_action_options then reaper.set_action_options(TERMINATE_ON_RELAUNCH | RELAUNCH) end
+local settings, settings_error = spool.read_settings(SCRIPT_DIR)
+if settings_error then reaper.ShowConsoleMsg('reascribe: ignoring broken settings: ' .. settings_error .. '\n') end
+for _, line in ipairs(apply.all(spool.resolve_dir(settings))) do
+  reaper.ShowConsoleMsg(line .. '\n')
+end
+reaper.defer(function() end) -- results add their own undo points; no extra one for the script
