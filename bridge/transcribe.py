@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from reascribe import pipelines
+from reascribe import audio, pipelines
 from reascribe.errors import RequestError
 from reascribe.execute import execute_file
 
@@ -30,11 +30,8 @@ def transcribe_file(
         raise RequestError(f"{out_path} already exists; choose another name or pass --force to replace it.")
     if not out_path.parent.is_dir():
         raise RequestError(f"The folder {out_path.parent} does not exist.")
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-    pipeline = pipelines.create(kind)
+    audio.probe(Path(audio_path))  # fail on a bad file before the model loads
+    pipeline = pipelines.create(kind, num_threads=None if threads is None else max(1, threads))
     with tqdm(total=100, unit="%", desc=f"{kind} {Path(audio_path).name}", disable=not show_progress) as bar:
 
         def progress(fraction: float, message: str) -> None:

@@ -31,10 +31,12 @@ class Pipeline(Protocol):
     def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events: ...
 
 
-def create(kind: str) -> Pipeline:
-    """A new, not yet loaded pipeline for ``kind``; imports its heavy dependencies lazily."""
+def create(kind: str, num_threads: int | None = None) -> Pipeline:
+    """A new, not yet loaded pipeline for ``kind``; imports its heavy dependencies lazily.
+
+    ``num_threads``: CPU threads for its model (None: one per physical core)."""
     if kind == "piano":
         from reascribe.pipelines.piano import PianoPipeline
 
-        return PianoPipeline()
+        return PianoPipeline(num_threads)
     raise RequestError(f"Unknown job kind {kind!r}.")

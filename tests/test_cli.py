@@ -1,0 +1,117 @@
+"""The command-line contract, through real `python -m reascribe` processes."""
+
+import json
+import subprocess
+import sys
+import time
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from reascribe.midi_out import read_events
+
+
+def reascribe(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "reascribe", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def short_piano(tmp_path_factory):
+    """The first 6 s of the bundled demo clip."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("reascribe") / "data" / "demo_piano.flac") as path:
+        audio, rate = sf.read(path)
+    out = tmp_path_factory.mktemp("audio") / "short piano.wav"
+    sf.write(out, audio[: 6 * rate], rate)
+    return out
+
+
+def test_transcribe_writes_a_standard_midi_file_with_notes_and_pedal(short_piano, tmp_path):
+    out = tmp_path / "out.mid"
+    proc = reascribe("transcribe", short_piano, "--kind", "piano", "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    midi = mido.MidiFile(out)
+    assert midi.type in (0, 1) and midi.ticks_per_beat > 0
+    events, tempo_map = read_events(out)
+    assert len(events.notes) >= 20
+    assert any(c.controller == 64 and c.value >= 64 for c in events.controls)
+    assert 80 < tempo_map.segments[0].bpm < 110  # the clip is at 96 BPM; not a fixed 120
+    again = reascribe("transcribe", short_piano, "--kind", "piano", "--out", out, "--quiet")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert mido.MidiFile(out).length == midi.length  # untouched
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.wav", "does not exist"),
+        (lambda d: (d / "text.wav").write_text("not audio") and d / "text.wav", "cannot be read"),
+        (lambda d: (d / "empty.flac").write_bytes(b"") or d / "empty.flac", "empty"),
+        (lambda d: d, "folder"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_clear_line(tmp_path, make, words):
+    proc = reascribe("transcribe", make(tmp_path), "--kind", "piano", "--out", tmp_path / "o.mid")
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0].lower(), proc.stderr
+    assert not (tmp_path / "o.mid").exists()
+
+
+def test_silence_is_refused_without_writing(tmp_path):
+    sf.write(tmp_path / "silence.wav", np.zeros(44100 * 2), 44100)
+    proc = reascribe("transcribe", tmp_path / "silence.wav", "--out", tmp_path / "o.mid", "--quiet")
+    assert proc.returncode == 1 and "silent" in proc.stderr and not (tmp_path / "o.mid").exists()
+
+
+def test_unknown_kind_is_a_usage_error(short_piano, tmp_path):
+    proc = reascribe("transcribe", short_piano, "--kind", "banjo", "--out", tmp_path / "o.mid")
+    assert proc.returncode == 2 and "banjo" in proc.stderr
+
+
+def test_install_reaper_copies_the_scripts_and_keeps_the_users_startup_file(tmp_path):
+    resource = tmp_path / "REAPER"
+    (resource / "Scripts").mkdir(parents=True)
+    (resource / "Scripts" / "__startup.lua").write_text("-- mine\nreaper.ShowConsoleMsg('hi')\n")
+    spool = tmp_path / "spool"
+    for _ in range(2):  # installing twice adds the start-up block once
+        proc = reascribe("install-reaper", "--resource-path", resource, "--spool", spool, "--autostart")
+        assert proc.returncode == 0, proc.stderr
+    target = resource / "Scripts" / "reascribe"
+    for name in ("reascribe_Transcribe piano.lua", "reascribe_Bridge.lua", "reascribe_Register actions.lua"):
+        assert (target / name).is_file()
+    assert (target / "reascribe" / "json.lua").is_file()
+    assert str(spool) in (target / "reascribe_settings.lua").read_text()
+    startup = (resource / "Scripts" / "__startup.lua").read_text()
+    assert startup.startswith("-- mine\nreaper.ShowConsoleMsg('hi')\n") and startup.count("reascribe_Bridge.lua") == 1
+    assert "Register actions" in proc.stdout
+
+
+def test_install_reaper_without_a_resource_folder_says_how_to_find_it(tmp_path):
+    proc = reascribe("install-reaper", "--resource-path", tmp_path / "nope")
+    assert proc.returncode == 1 and "--resource-path" in proc.stderr
+
+
+def test_status_reads_the_spool(tmp_path):
+    proc = reascribe("status", "--spool", tmp_path)
+    assert proc.returncode == 1 and "reascribe daemon" in proc.stdout
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "daemon.heartbeat").write_text(json.dumps({"pid": 42, "version": "0.1.0", "time": time.time()}))
+    (tmp_path / "jobs" / "j1.json").write_text(
+        json.dumps({"id": "j1", "kind": "piano", "state": "running", "progress": 0.5, "message": "segment 2 of 4"})
+    )
+    proc = reascribe("status", "--spool", tmp_path)
+    assert proc.returncode == 0 and "pid 42" in proc.stdout and "50.0%" in proc.stdout
+
+
+def test_demo_runs_on_the_bundled_clip(tmp_path):
+    proc = reascribe("demo", "--out", tmp_path / "demo", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo" / "demo_piano.transcribed.mid").is_file()
+    f1 = float(proc.stdout.split("onset F1 ")[1].split()[0])
+    assert f1 >= 0.9
