@@ -27,7 +27,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from reascribe.dropfolder import AUDIO_EXTENSIONS
 from reascribe.errors import ReascribeError, RequestError
-from reascribe.protocol import KINDS, is_valid_id
+from reascribe.protocol import KINDS, absolute_path, is_valid_id
 
 log = logging.getLogger(__name__)
 
@@ -183,22 +183,13 @@ def _transcribe_arguments(args: tuple) -> tuple[Path, str, Path | None]:
     path_text, kind = args[0], args[1]
     if kind not in KINDS:
         raise RequestError(f"Unknown job kind {kind!r}; this version knows {', '.join(KINDS)}.")
-    audio_path = _absolute(path_text, "The audio file")
+    audio_path = absolute_path(path_text, "The audio file")
     if not audio_path.is_file():
         raise RequestError(f"The audio file {path_text} does not exist.")
     if audio_path.suffix.lower() not in AUDIO_EXTENSIONS:
         raise RequestError(f"{path_text} is not an audio file reascribe knows (by its extension).")
-    out_path = _absolute(args[2], "The output path") if len(args) == 3 and args[2] else None
+    out_path = absolute_path(args[2], "The output path") if len(args) == 3 and args[2] else None
     return audio_path, kind, out_path
-
-
-def _absolute(text: str, what: str) -> Path:
-    if "\x00" in text:
-        raise RequestError(f"{what} contains a NUL character.")
-    path = Path(text)
-    if not path.is_absolute():
-        raise RequestError(f"{what} {text!r} must be an absolute path.")
-    return path
 
 
 def poke_reaper(host_port: str, action_name: str) -> None:

@@ -214,11 +214,12 @@ def _string(doc: dict, key: str, where: str, required: bool = True) -> str:
     return value
 
 
-def _absolute(value: str, what: str) -> Path:
+def absolute_path(value: str, what: str) -> Path:
+    """``value`` as a Path; it must be absolute and free of NUL characters (hostile-input guard)."""
     if "\x00" in value:
         raise RequestError(f"{what} contains a NUL character.")
     path = Path(value)
-    if not path.is_absolute():
+    if not path.isabsolute_path():
         raise RequestError(f"{what} {value!r} must be an absolute path.")
     return path
 
@@ -230,17 +231,17 @@ def _project(doc: object) -> Project:
     if not isinstance(file, str):
         raise RequestError("project: 'file' must be a string.")
     if file:
-        rpp = _absolute(file, "The project file")
+        rpp = absolute_path(file, "The project file")
         project_dir = rpp.parent
         stated = doc.get("dir")
         if isinstance(stated, str) and stated and Path(os.path.realpath(stated)) != Path(os.path.realpath(project_dir)):
             raise RequestError(f"project: 'dir' {stated!r} is not the folder of {file!r}.")
     else:
-        project_dir = _absolute(_string(doc, "dir", "project"), "The project folder")
+        project_dir = absolute_path(_string(doc, "dir", "project"), "The project folder")
     media = doc.get("media_dir") or str(project_dir)
     if not isinstance(media, str):
         raise RequestError("project: 'media_dir' must be a string.")
-    media_dir = _absolute(media, "The project media folder")
+    media_dir = absolute_path(media, "The project media folder")
     for folder in (project_dir, media_dir):
         resolved = Path(os.path.realpath(folder))
         if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
@@ -298,7 +299,7 @@ def _item(doc: object, n: int) -> Item:
         take_guid=_string(doc, "take_guid", where),
         name=str(doc.get("name", "")),
         track=str(doc.get("track", "")),
-        source_path=_absolute(_string(source, "path", f"{where} source"), f"The source of {where}"),
+        source_path=absolute_path(_string(source, "path", f"{where} source"), f"The source of {where}"),
         source_size_bytes=size,
         position_s=_number(doc, "position_s"),
         length_s=length,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from importlib import resources
@@ -17,6 +18,13 @@ REGISTER_SCRIPT = "reascribe_Register actions.lua"
 STARTUP_BEGIN = "-- >>> reascribe bridge (added by `reascribe install-reaper --autostart`)"
 STARTUP_END = "-- <<< reascribe bridge"
 SHIPPED_SUFFIXES = {".lua", ".xml"}
+SPOOL_LINE = re.compile(r"^\s*spool_dir\s*=.*$", re.MULTILINE)
+SETTINGS_TEMPLATE = """-- reascribe settings, read by the ReaScripts. `reascribe install-reaper` only updates spool_dir.
+return {{
+{spool_line}
+  pedal_extend = false, -- true: piano notes last while the sustain pedal holds them
+}}
+"""
 
 
 def default_resource_path() -> Path:
@@ -38,7 +46,7 @@ def install(resource_path: Path | None, spool_dir: Path | None, autostart: bool 
     target = resource / SCRIPTS_SUBDIR
     copied = _copy_scripts(target)
     spool = Path(spool_dir) if spool_dir else default_spool_dir()
-    _write_atomic(target / SETTINGS_FILE, f"-- written by reascribe install-reaper\nreturn {{ spool_dir = {_lua_string(str(spool))} }}\n")
+    _write_settings(target / SETTINGS_FILE, spool)
     lines = [f"Installed {copied} files into {target} (spool: {spool})."]
     if autostart:
         _add_startup_block(resource / "Scripts" / "__startup.lua", target / "reascribe_Bridge.lua")
@@ -66,6 +74,17 @@ def _copy_scripts(target: Path) -> int:
     if not count:
         raise RequestError("The reascribe installation has no ReaScripts; reinstall reascribe.")
     return count
+
+
+def _write_settings(path: Path, spool: Path) -> None:
+    """Point the scripts at ``spool``; on a reinstall only the spool line changes, other edits stay."""
+    spool_line = f"  spool_dir = {_lua_string(str(spool))},"
+    if path.exists():
+        text, count = SPOOL_LINE.subn(lambda _: spool_line, path.read_text(encoding="utf-8"), count=1)
+        if count:
+            _write_atomic(path, text)
+            return
+    _write_atomic(path, SETTINGS_TEMPLATE.format(spool_line=spool_line))
 
 
 def _add_startup_block(startup: Path, bridge: Path) -> None:

@@ -92,6 +92,19 @@ def test_install_reaper_copies_the_scripts_and_keeps_the_users_startup_file(tmp_
     assert "Register actions" in proc.stdout
 
 
+def test_reinstalling_keeps_the_users_settings(tmp_path):
+    from lupa import lua54
+
+    resource = tmp_path / "REAPER"
+    resource.mkdir()
+    assert reascribe("install-reaper", "--resource-path", resource, "--spool", tmp_path / "a").returncode == 0
+    settings = resource / "Scripts" / "reascribe" / "reascribe_settings.lua"
+    settings.write_text(settings.read_text().replace("pedal_extend = false", "pedal_extend = true"))
+    assert reascribe("install-reaper", "--resource-path", resource, "--spool", tmp_path / "b").returncode == 0
+    loaded = lua54.LuaRuntime().execute(settings.read_text())
+    assert loaded["pedal_extend"] is True and loaded["spool_dir"] == str(tmp_path / "b")
+
+
 def test_install_reaper_without_a_resource_folder_says_how_to_find_it(tmp_path):
     proc = reascribe("install-reaper", "--resource-path", tmp_path / "nope")
     assert proc.returncode == 1 and "--resource-path" in proc.stderr
