@@ -25,9 +25,10 @@ from typing import IO, Any
 
 from reascribe import PROTOCOL_VERSION, __version__
 from reascribe.config import Config
-from reascribe.dropfolder import DROP_KIND, DropFolders, accepts, unique_midi_path
+from reascribe.dropfolder import DROP_KIND, DropFolders, accepts
 from reascribe.errors import ReascribeError, RequestError
 from reascribe.jobs import DEFAULT_PIPELINE_FACTORY, Job, Jobs, JobState
+from reascribe.midi_out import unique_path
 from reascribe.osc import OscServer, parse_host_port, poke_reaper
 from reascribe.protocol import KINDS, is_valid_id
 from reascribe.spool import JSON_SUFFIX, Spool
@@ -318,9 +319,9 @@ class Daemon:
 
     def transcribe(self, audio_path: Path, kind: str, out_path: Path | None) -> str:
         if out_path is None:
-            target = unique_midi_path(audio_path.parent, audio_path.stem)
+            target = unique_path(audio_path.parent / f"{audio_path.stem}.mid")
         elif out_path.is_dir():
-            target = unique_midi_path(out_path, audio_path.stem)
+            target = unique_path(out_path / f"{audio_path.stem}.mid")
         elif out_path.exists():
             raise RequestError(f"{out_path} already exists; reascribe never overwrites a file.")
         elif not out_path.parent.is_dir():

@@ -10,7 +10,7 @@ import numpy as np
 
 from reascribe.errors import RequestError
 from reascribe.events import SUSTAIN_CC
-from reascribe.midi_out import read_events
+from reascribe.midi_out import read_events, unique_path
 from reascribe.transcribe import transcribe_file
 
 DEMO_AUDIO = "demo_piano.flac"
@@ -27,7 +27,7 @@ def run_demo(out_dir: Path, show_progress: bool = True) -> str:
         raise RequestError(f"Cannot create the demo folder {out_dir}: {exc.strerror}.") from None
     data = resources.files("reascribe") / "data"
     with resources.as_file(data / DEMO_AUDIO) as audio, resources.as_file(data / DEMO_SCORE) as score:
-        out = _free_name(out_dir / "demo_piano.transcribed.mid")
+        out = unique_path(out_dir / "demo_piano.transcribed.mid")
         transcribe_file(audio, "piano", out, {}, show_progress=show_progress)
         truth, _ = read_events(score)
     found, tempo_map = read_events(out)
@@ -43,15 +43,6 @@ def run_demo(out_dir: Path, show_progress: bool = True) -> str:
             "Open it in any DAW, or run `reascribe install-reaper` to transcribe inside REAPER.",
         ]
     )
-
-
-def _free_name(path: Path) -> Path:
-    n = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-        n += 1
-    return candidate
 
 
 def _onset_f1(truth: list, found: list) -> float:

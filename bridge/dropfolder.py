@@ -22,6 +22,7 @@ from typing import Callable
 
 from reascribe.errors import ReascribeError
 from reascribe.jobs import Job, JobState
+from reascribe.midi_out import unique_path
 from reascribe.spool import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ MIN_POLL_S = 0.25  # the soonest a settling file is looked at again
 LEDGER_FOLDER = ".reascribe"
 LEDGER_NAME = "processed.json"
 ERROR_NOTE_SUFFIX = ".reascribe-error.txt"
-MAX_UNIQUE_TRIES = 10000
 
 Submit = Callable[[Path, Path, Callable[[Job], None]], object]
 
@@ -48,15 +48,6 @@ def accepts(name: str) -> bool:
     if name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES):
         return False
     return Path(name).suffix.lower() in AUDIO_EXTENSIONS
-
-
-def unique_midi_path(folder: Path, stem: str, reserved: set[Path] | frozenset[Path] = frozenset()) -> Path:
-    """``<folder>/<stem>.mid``, or the first ``<stem> (n).mid`` that neither exists nor is reserved."""
-    for n in range(1, MAX_UNIQUE_TRIES):
-        candidate = folder / (f"{stem}.mid" if n == 1 else f"{stem} ({n}).mid")
-        if candidate not in reserved and not candidate.exists():
-            return candidate
-    raise FileExistsError(f"{folder / stem}.mid and {MAX_UNIQUE_TRIES} numbered copies of it already exist.")
 
 
 @dataclass
@@ -176,7 +167,7 @@ class DropFolders:
     def _submit(self, path: Path, info: os.stat_result) -> None:
         key = _Ledger.key(path.name, info)
         with self._lock:
-            target = unique_midi_path(self.out_dir or path.parent, path.stem, set(self._in_flight.values()))
+            target = unique_path((self.out_dir or path.parent) / f"{path.stem}.mid", set(self._in_flight.values()))
             self._in_flight[path] = target
         log.info("transcribing the dropped file %s into %s", path, target)
 

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 
 import mido
@@ -26,14 +27,14 @@ MAX_UNIQUE_TRIES = 10000
 _ORDER_NOTE_OFF, _ORDER_CONTROL, _ORDER_NOTE_ON = 0, 1, 2
 
 
-def unique_path(path: str | os.PathLike) -> Path:
-    """``path`` if no file has that name, else the first free ``name (2).ext``, ``name (3).ext``, ..."""
+def unique_path(path: str | os.PathLike, reserved: Collection[Path] = frozenset()) -> Path:
+    """``path`` if no file has that name, else the first free ``name (2).ext``, ``name (3).ext``, ...
+
+    ``reserved``: paths promised to jobs that have not written them yet, treated as taken."""
     path = Path(path)
-    if not path.exists():
-        return path
-    for n in range(2, MAX_UNIQUE_TRIES):
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-        if not candidate.exists():
+    for n in range(1, MAX_UNIQUE_TRIES):
+        candidate = path if n == 1 else path.with_name(f"{path.stem} ({n}){path.suffix}")
+        if candidate not in reserved and not candidate.exists():
             return candidate
     raise FileExistsError(f"{path} and {MAX_UNIQUE_TRIES} numbered copies of it already exist.")
 

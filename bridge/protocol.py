@@ -219,7 +219,7 @@ def absolute_path(value: str, what: str) -> Path:
     if "\x00" in value:
         raise RequestError(f"{what} contains a NUL character.")
     path = Path(value)
-    if not path.isabsolute_path():
+    if not path.is_absolute():
         raise RequestError(f"{what} {value!r} must be an absolute path.")
     return path
 

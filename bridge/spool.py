@@ -188,6 +188,13 @@ class Spool:
             log.info("request %s rejected: %s", req_id, exc)
             self._answer_unclaimed(req_id, _kind_of(data), str(exc))
             return None
+        except Exception as exc:  # a defect in validation must still answer, never leave it in the inbox
+            log.exception("request %s could not be validated", req_id)
+            self._answer_unclaimed(
+                req_id, _kind_of(data), f"reascribe could not read this request ({type(exc).__name__}); "
+                "the daemon log has the details."
+            )
+            return None
         if request.expired():
             age_h = (time.time() - request.created_at) / 3600.0
             self._answer_unclaimed(

@@ -11,7 +11,7 @@ from daemon_support import CLICK_TIMES_S, no_thread_leaks, wait_for, write_click
 
 from reascribe.config import Config
 from reascribe.daemon import Daemon
-from reascribe.dropfolder import DropFolders, accepts, unique_midi_path
+from reascribe.dropfolder import DropFolders, accepts
 from reascribe.jobs import Job, JobSource, JobState
 from reascribe.midi_out import read_events
 
@@ -174,13 +174,6 @@ def test_names_never_collide(folder, submitted, tmp_path):
     assert out.is_dir()
     settle(drops, write_clicks(folder / "other.wav"))
     assert [m for _, m, _ in other.calls] == [out / "other.mid"]
-
-
-def test_unique_midi_path(tmp_path):
-    assert unique_midi_path(tmp_path, "a") == tmp_path / "a.mid"
-    (tmp_path / "a.mid").touch()
-    assert unique_midi_path(tmp_path, "a") == tmp_path / "a (2).mid"
-    assert unique_midi_path(tmp_path, "a", {tmp_path / "a (2).mid"}) == tmp_path / "a (3).mid"
 
 
 def test_an_unreadable_ledger_is_set_aside(folder, submitted, caplog):

@@ -119,3 +119,5 @@ def test_unique_path(tmp_path):
     (tmp_path / "Piano DI-piano (2).mid").touch()
     assert unique_path(path) == tmp_path / "Piano DI-piano (3).mid"
     assert write_midi(unique_path(path), EVENTS, TEMPO_MAP).name == "Piano DI-piano (3).mid"
+    reserved = {tmp_path / "Piano DI-piano (4).mid"}  # promised to a job that has not written it yet
+    assert unique_path(path, reserved) == tmp_path / "Piano DI-piano (5).mid"

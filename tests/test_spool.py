@@ -129,6 +129,19 @@ def test_malformed_requests_get_a_failed_result(spool, content, sentence):
     assert not (spool.processing / "bad1.attempts").exists()
 
 
+def test_a_defect_in_validation_still_answers_the_request(spool, project, monkeypatch):
+    def broken(data):
+        raise AttributeError("a bug")
+
+    monkeypatch.setattr("reascribe.spool.parse_request_bytes", broken)
+    folder, wav = project
+    spool.publish_request(request_doc("r1", folder, wav))
+    assert spool.admit("r1.json") is None
+    result = outbox_result(spool, "r1")
+    assert result["status"] == "failed" and "AttributeError" in result["error"]
+    assert not (spool.inbox / "r1.json").exists()
+
+
 def test_a_request_whose_id_differs_from_its_name_fails(spool, project):
     folder, wav = project
     write_json_atomic(spool.inbox / "name1.json", request_doc("other1", folder, wav))
