@@ -1,6 +1,6 @@
 """Compose and render the demo clip shipped in bridge/data (run once; its output is committed).
 
-A 16-bar piano phrase written here (I-vi-IV-V in C with a melody, pedal changed every bar), rendered
+An 8-bar piano phrase written here (I-vi-IV-V in C with a melody, pedal changed every bar), rendered
 with FluidSynth and the FluidR3_GM soundfont (MIT licence), so the package carries no third-party
 recording. Usage: python bench/make_demo_audio.py
 """

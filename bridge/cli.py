@@ -13,8 +13,7 @@ from pathlib import Path
 
 from reascribe import __version__
 from reascribe.errors import ReascribeError
-
-KINDS = ("piano",)
+from reascribe.protocol import KINDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ReascribeError as exc:
         print(f"reascribe: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no: a folder that cannot be written, a full disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"reascribe: {exc.strerror or exc}{where}.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("reascribe: interrupted.", file=sys.stderr)
@@ -64,11 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_daemon)
 
     p = sub.add_parser("status", help="is the daemon running, and what is it doing")
+    p.add_argument("--config", type=Path, help="TOML config file (default ~/.reascribe/config.toml)")
     p.add_argument("--spool", type=Path, dest="spool_dir")
     p.set_defaults(func=_status)
 
     p = sub.add_parser("install-reaper", help="copy the ReaScripts into REAPER's resource folder")
     p.add_argument("--resource-path", type=Path, help="REAPER's resource folder (Options > Show resource path)")
+    p.add_argument("--config", type=Path, help="TOML config file (default ~/.reascribe/config.toml)")
     p.add_argument("--spool", type=Path, dest="spool_dir")
     p.add_argument("--autostart", action="store_true", help="start the bridge when REAPER starts (__startup.lua)")
     p.set_defaults(func=_install_reaper)
@@ -100,10 +105,17 @@ def _daemon(args: argparse.Namespace) -> int:
     return Daemon(config, pipeline_factory=args.pipeline_factory).run()
 
 
+def _spool_dir(args: argparse.Namespace) -> Path:
+    """The spool the daemon uses: --spool, else the config file's, else the default."""
+    from reascribe.config import Config
+
+    return Config.load(args.config, spool_dir=args.spool_dir).spool_dir
+
+
 def _status(args: argparse.Namespace) -> int:
     from reascribe.status import describe
 
-    text, running = describe(args.spool_dir)
+    text, running = describe(_spool_dir(args))
     print(text)
     return 0 if running else 1
 
@@ -111,7 +123,7 @@ def _status(args: argparse.Namespace) -> int:
 def _install_reaper(args: argparse.Namespace) -> int:
     from reascribe.reaper_install import install
 
-    print(install(args.resource_path, args.spool_dir, autostart=args.autostart))
+    print(install(args.resource_path, _spool_dir(args), autostart=args.autostart))
     return 0
 
 

@@ -69,17 +69,19 @@ class Config:
 
 def _typed(values: dict[str, object]) -> dict[str, object]:
     out = dict(values)
+    for key in ("spool_dir", "drop_out_dir", "log_file", "reaper_osc", "osc_host"):
+        if out.get(key) is not None and not isinstance(out[key], (str, os.PathLike)):
+            raise RequestError(f"The setting '{key}' must be text, not {out[key]!r}.")
     for key in ("spool_dir", "drop_out_dir", "log_file"):
         if out.get(key) is not None:
-            out[key] = Path(os.path.expanduser(str(out[key])))
+            out[key] = Path(os.path.expanduser(str(out[key]))).resolve()
     for key in ("drop_dirs", "allowed_roots"):
         if key in out:
             if not isinstance(out[key], list):
                 raise RequestError(f"The setting '{key}' must be a list of folders.")
-            out[key] = [Path(os.path.expanduser(str(p))) for p in out[key]]
-    for key in ("osc_port", "max_attempts", "torch_threads"):
-        if out.get(key) is not None:
-            value = out[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise RequestError(f"The setting '{key}' must be a positive whole number, not {value!r}.")
+            out[key] = [Path(os.path.expanduser(str(p))).resolve() for p in out[key]]
+    for key, low, high in (("osc_port", 1, 65535), ("max_attempts", 1, 100), ("torch_threads", 1, 1024)):
+        value = out.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise RequestError(f"The setting '{key}' must be a whole number from {low} to {high}, not {value!r}.")
     return out

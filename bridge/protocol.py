@@ -79,7 +79,6 @@ class Request:
     time_selection: tuple[float, float] | None
     options: dict[str, Any]
     items: list[Item]
-    raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     def expired(self, now: float | None = None) -> bool:
         return (now if now is not None else time.time()) > self.created_at + self.ttl_s
@@ -142,9 +141,6 @@ class Result:
             "items": [i.to_dict() for i in self.items],
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
-
 
 def is_valid_id(value: object) -> bool:
     return isinstance(value, str) and bool(ID_PATTERN.match(value))
@@ -192,7 +188,6 @@ def parse_request(doc: object) -> Request:
         time_selection=_time_selection(doc.get("time_selection")),
         options=validate_options(kind, doc.get("options", {})),
         items=[_item(i, n) for n, i in enumerate(items_doc, 1)],
-        raw=doc,
     )
 
 
@@ -242,11 +237,12 @@ def _project(doc: object) -> Project:
     if not isinstance(media, str):
         raise RequestError("project: 'media_dir' must be a string.")
     media_dir = absolute_path(media, "The project media folder")
+    home = Path.home().resolve()
     for folder in (project_dir, media_dir):
         resolved = Path(os.path.realpath(folder))
-        if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
             raise RequestError(
-                f"The project folder {str(folder)!r} is a drive root or your home folder; "
+                f"The project folder {str(folder)!r} is a drive root or your home folder (or above it); "
                 "save the project in a folder of its own."
             )
     return Project(file=file, dir=project_dir, media_dir=media_dir)

@@ -9,7 +9,6 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from reascribe.config import default_spool_dir
 from reascribe.errors import RequestError
 
 SCRIPTS_SUBDIR = Path("Scripts") / "reascribe"
@@ -35,7 +34,7 @@ def default_resource_path() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "REAPER"
 
 
-def install(resource_path: Path | None, spool_dir: Path | None, autostart: bool = False) -> str:
+def install(resource_path: Path | None, spool: Path, autostart: bool = False) -> str:
     """Install the scripts; return what the user has to do next in REAPER."""
     resource = Path(resource_path) if resource_path else default_resource_path()
     if not resource.is_dir():
@@ -45,7 +44,7 @@ def install(resource_path: Path | None, spool_dir: Path | None, autostart: bool 
         )
     target = resource / SCRIPTS_SUBDIR
     copied = _copy_scripts(target)
-    spool = Path(spool_dir) if spool_dir else default_spool_dir()
+    spool = Path(spool).expanduser().resolve()  # REAPER resolves relative paths against its own folder
     _write_settings(target / SETTINGS_FILE, spool)
     lines = [f"Installed {copied} files into {target} (spool: {spool})."]
     if autostart:
@@ -92,7 +91,9 @@ def _add_startup_block(startup: Path, bridge: Path) -> None:
     existing = startup.read_text(encoding="utf-8") if startup.exists() else ""
     if STARTUP_BEGIN in existing:
         return
-    block = f"{STARTUP_BEGIN}\ndofile({_lua_string(str(bridge))})\n{STARTUP_END}\n"
+    # Run the bridge as an action (not dofile), so its toggle state and "stop" work as usual.
+    register = f"reaper.AddRemoveReaScript(true, 0, {_lua_string(str(bridge))}, true)"
+    block = f"{STARTUP_BEGIN}\nreaper.Main_OnCommand({register}, 0)\n{STARTUP_END}\n"
     _write_atomic(startup, existing + ("\n" if existing and not existing.endswith("\n") else "") + block)
 
 

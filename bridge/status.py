@@ -6,15 +6,13 @@ import json
 import time
 from pathlib import Path
 
-from reascribe.config import default_spool_dir
 
 HEARTBEAT_STALE_S = 10.0
 ACTIVE_STATES = ("queued", "running")
 
 
-def describe(spool_dir: Path | None = None, now: float | None = None) -> tuple[str, bool]:
+def describe(spool: Path, now: float | None = None) -> tuple[str, bool]:
     """A few lines on the daemon and its jobs, and whether the daemon is alive."""
-    spool = Path(spool_dir) if spool_dir else default_spool_dir()
     now = time.time() if now is None else now
     beat = _read_json(spool / "daemon.heartbeat")
     age_s = now - float(beat.get("time", 0)) if beat else None

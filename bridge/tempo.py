@@ -90,18 +90,6 @@ class TempoMap:
         ]
         return TempoMap(segments)
 
-    def to_dict(self) -> dict:
-        first = self.segments[0]
-        return {
-            "bpm": first.bpm,
-            "num": first.num,
-            "denom": first.denom,
-            "markers": [
-                {"time_s": s.time_s, "bpm": s.bpm, "num": s.num, "denom": s.denom, "linear": s.linear}
-                for s in self.segments[1:]
-            ],
-        }
-
     @classmethod
     def from_dict(cls, data: object) -> "TempoMap":
         """Parse the ``tempo_map`` object of a request (see docs/protocol.md)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from reascribe import audio, pipelines
+from reascribe import audio, midi_out, pipelines
 from reascribe.errors import RequestError
 from reascribe.execute import execute_file
 
@@ -32,6 +31,8 @@ def transcribe_file(
         raise RequestError(f"The folder {out_path.parent} does not exist.")
     audio.probe(Path(audio_path))  # fail on a bad file before the model loads
     pipeline = pipelines.create(kind, num_threads=None if threads is None else max(1, threads))
+    # With --force, write beside OUT and rename over it, so a failed run never leaves OUT half-written.
+    target = midi_out.unique_path(out_path.with_name(f".{out_path.name}.reascribe")) if overwrite else out_path
     with tqdm(total=100, unit="%", desc=f"{kind} {Path(audio_path).name}", disable=not show_progress) as bar:
 
         def progress(fraction: float, message: str) -> None:
@@ -40,18 +41,11 @@ def transcribe_file(
 
         progress(0.0, "loading the model")
         pipeline.load()
-        # Write beside the target and rename, so a failed run never leaves a half-written OUT.
-        fd, tmp_name = tempfile.mkstemp(suffix=".mid", dir=out_path.parent, prefix=".reascribe-")
-        os.close(fd)
-        os.unlink(tmp_name)
         try:
-            written = execute_file(Path(audio_path), kind, Path(tmp_name), pipeline, progress, options)
-            if overwrite:
-                os.replace(written, out_path)
-            else:
-                os.link(written, out_path)  # fails instead of replacing a file created meanwhile
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+            execute_file(Path(audio_path), kind, target, pipeline, progress, options)
+        except FileExistsError:
+            raise RequestError(f"{out_path} was created by something else meanwhile; it was left as it is.") from None
+        if target != out_path:
+            os.replace(target, out_path)
         progress(1.0, "done")
     return out_path

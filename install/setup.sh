@@ -16,6 +16,7 @@ say() { printf '\033[1mreascribe setup:\033[0m %s\n' "$*"; }
 # General MIDI soundfont render the test and benchmark audio.
 if command -v apt-get >/dev/null 2>&1; then
   PKGS="libsndfile1 ffmpeg"
+  "$PYTHON" -c "import ensurepip" 2>/dev/null || PKGS="$PKGS python3-venv"  # Debian splits venv out
   [ "$DEV" = 1 ] && PKGS="$PKGS fluidsynth fluid-soundfont-gm"
   missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
@@ -27,10 +28,22 @@ else
   say "not a Debian system: install ffmpeg yourself for m4a/aac support (and fluidsynth for the tests)"
 fi
 
+"$PYTHON" - <<'PY' || { say "reascribe needs Python 3.10, 3.11 or 3.12 (set PYTHON=python3.x)"; exit 1; }
+import sys
+sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))
+PY
 [ -x .venv/bin/python ] || { say "creating .venv"; "$PYTHON" -m venv .venv; }
 PIP=".venv/bin/python -m pip"
-say "installing PyTorch $TORCH_VERSION (CPU)"
-$PIP install -q "torch==$TORCH_VERSION"
+# PyPI's Linux torch wheels carry CUDA (several GB); PyTorch's CPU index has the small build. Offline
+# machines with their own mirror or wheel folder skip it.
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+TORCH_ARGS=()
+if [ "$(uname)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 &&
+   .venv/bin/python -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)" "$TORCH_CPU_INDEX/" 2>/dev/null; then
+  TORCH_ARGS=(--extra-index-url "$TORCH_CPU_INDEX")
+fi
+say "installing PyTorch $TORCH_VERSION"
+$PIP install -q "torch==$TORCH_VERSION" "${TORCH_ARGS[@]}"
 # transkun's metadata asks for torchaudio (several GB of CUDA builds) and training-only packages;
 # reascribe supplies the one torchaudio function it uses, so install it without dependencies.
 say "installing the transkun piano model"

@@ -69,6 +69,19 @@ def test_silence_is_refused_without_writing(tmp_path):
     assert proc.returncode == 1 and "silent" in proc.stderr and not (tmp_path / "o.mid").exists()
 
 
+def test_an_unwritable_output_is_one_line(short_piano, tmp_path):
+    proc = reascribe("transcribe", short_piano, "--out", "/proc/reascribe-test.mid", "--quiet")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_force_replaces_an_existing_file(short_piano, tmp_path):
+    out = tmp_path / "out.mid"
+    out.write_bytes(b"old")
+    proc = reascribe("transcribe", short_piano, "--out", out, "--force", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert mido.MidiFile(out).length > 0 and sorted(p.name for p in tmp_path.iterdir()) == ["out.mid"]
+
+
 def test_unknown_kind_is_a_usage_error(short_piano, tmp_path):
     proc = reascribe("transcribe", short_piano, "--kind", "banjo", "--out", tmp_path / "o.mid")
     assert proc.returncode == 2 and "banjo" in proc.stderr
@@ -108,6 +121,25 @@ def test_reinstalling_keeps_the_users_settings(tmp_path):
 def test_install_reaper_without_a_resource_folder_says_how_to_find_it(tmp_path):
     proc = reascribe("install-reaper", "--resource-path", tmp_path / "nope")
     assert proc.returncode == 1 and "--resource-path" in proc.stderr
+
+
+def test_status_and_install_use_the_config_files_spool(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'spool_dir = "{tmp_path / "myspool"}"\n')
+    proc = reascribe("status", "--config", config)
+    assert "myspool" in proc.stdout
+    (tmp_path / "REAPER").mkdir()
+    proc = reascribe("install-reaper", "--resource-path", tmp_path / "REAPER", "--config", config)
+    assert proc.returncode == 0, proc.stderr
+    settings = (tmp_path / "REAPER" / "Scripts" / "reascribe" / "reascribe_settings.lua").read_text()
+    assert str(tmp_path / "myspool") in settings
+
+
+def test_a_bad_config_file_is_one_line(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("reaper_osc = 8000\n")
+    proc = reascribe("daemon", "--config", config, "--spool", tmp_path / "spool")
+    assert proc.returncode == 1 and "reaper_osc" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_status_reads_the_spool(tmp_path):

@@ -90,10 +90,13 @@ def test_project_at_a_drive_root_or_home_is_refused(request_doc, monkeypatch, tm
     doc["project"] = {"file": "", "dir": "/", "media_dir": "/"}
     with pytest.raises(RequestError, match="drive root"):
         parse_request(doc)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    doc["project"] = {"file": str(tmp_path / "x.rpp")}
-    with pytest.raises(RequestError, match="home folder"):
-        parse_request(doc)
+    home = tmp_path / "users" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for rpp in (home / "x.rpp", tmp_path / "users" / "x.rpp"):
+        doc["project"] = {"file": str(rpp)}
+        with pytest.raises(RequestError, match="home folder"):
+            parse_request(doc)
 
 
 @pytest.mark.parametrize("data", [b"", b"{", b"\xff\xfe garbage", b"[1, 2]", b"null", b'"str"'])
@@ -118,6 +121,6 @@ def test_result_status_summarises_items():
     bad = ItemResult("{C}", "{D}", Status.FAILED, "The source file /x.wav is missing.")
     mixed = Result.from_items("r1", "piano", [ok, bad]).to_dict()
     assert mixed["status"] == "done" and "1 of 2 items failed" in mixed["error"]
-    failed = json.loads(Result.from_items("r1", "piano", [bad]).to_json())
+    failed = json.loads(json.dumps(Result.from_items("r1", "piano", [bad]).to_dict()))
     assert failed["status"] == "failed" and failed["error"] == "The source file /x.wav is missing."
     assert failed["protocol"] == 1 and failed["items"][0]["take_guid"] == "{D}"

@@ -21,10 +21,9 @@ def test_shifted_map_starts_with_the_tempo_at_the_origin():
     assert shifted.time_to_qn(2.0) == pytest.approx(tm.time_to_qn(5.0) - tm.time_to_qn(3.0))
 
 
-def test_dict_round_trip_and_base_tempo():
+def test_base_tempo_then_markers():
     tm = TempoMap.from_dict({"bpm": 100, "num": 7, "denom": 8, "markers": [{"time_s": 10, "bpm": 140}]})
     assert tm.segments == [TempoSegment(0.0, 100.0, 7, 8), TempoSegment(10.0, 140.0, 7, 8)]
-    assert TempoMap.from_dict(tm.to_dict()) == tm
 
 
 def test_marker_at_zero_overrides_base_tempo():
