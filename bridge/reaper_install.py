@@ -22,6 +22,7 @@ SETTINGS_TEMPLATE = """-- reascribe settings, read by the ReaScripts. `reascribe
 return {{
 {spool_line}
   pedal_extend = false, -- true: piano notes last while the sustain pedal holds them
+  soft_pedal = true, -- false: leave out the soft pedal (CC67)
 }}
 """
 
@@ -93,7 +94,8 @@ def _add_startup_block(startup: Path, bridge: Path) -> None:
         return
     # Run the bridge as an action (not dofile), so its toggle state and "stop" work as usual.
     register = f"reaper.AddRemoveReaScript(true, 0, {_lua_string(str(bridge))}, true)"
-    block = f"{STARTUP_BEGIN}\nreaper.Main_OnCommand({register}, 0)\n{STARTUP_END}\n"
+    # The empty defer keeps REAPER from adding a "ReaScript: Run" undo point at start-up.
+    block = f"{STARTUP_BEGIN}\nreaper.Main_OnCommand({register}, 0)\nreaper.defer(function() end)\n{STARTUP_END}\n"
     _write_atomic(startup, existing + ("\n" if existing and not existing.endswith("\n") else "") + block)
 
 

@@ -12,10 +12,11 @@ local spool = require('reascribe.spool')
 
 local TERMINATE_ON_RELAUNCH, RELAUNCH = 1, 2 -- the daemon may poke twice in a row: restart, no dialog
 
-if reaper.set_action_options then reaper.set_action_options(TERMINATE_ON_RELAUNCH | RELAUNCH) end
-local settings, settings_error = spool.read_settings(SCRIPT_DIR)
-if settings_error then reaper.ShowConsoleMsg('reascribe: ignoring broken settings: ' .. settings_error .. '\n') end
-for _, line in ipairs(apply.all(spool.resolve_dir(settings))) do
+local function console(line)
   reaper.ShowConsoleMsg(line .. '\n')
 end
+
+if reaper.set_action_options then reaper.set_action_options(TERMINATE_ON_RELAUNCH | RELAUNCH) end
+local _, dir = spool.configure(SCRIPT_DIR, console)
+for _, line in ipairs(apply.all(dir)) do console(line) end
 reaper.defer(function() end) -- results add their own undo points; no extra one for the script

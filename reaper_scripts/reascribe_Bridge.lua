@@ -3,6 +3,7 @@
 --
 -- Runs in the background: applies results from the daemon as they arrive, prints job progress to
 -- the console and keeps bridge.heartbeat fresh. Run it again to stop it. Never opens a dialog.
+-- Started by dofile (e.g. from Scripts/__startup.lua), it starts itself as its action instead.
 
 local SCRIPT_DIR = debug.getinfo(1, 'S').source:match('^@?(.*[/\\])') or ''
 package.path = SCRIPT_DIR .. '?.lua;' .. package.path
@@ -14,6 +15,18 @@ local spool = require('reascribe.spool')
 local TERMINATE_ON_RELAUNCH, TOGGLE_ON = 1, 4
 
 local _, _, section, cmd = reaper.get_action_context()
+
+-- Not run as an action (dofile from __startup.lua or another script): REAPER knows this run by the
+-- file that started it, so the toggle state and "run the action again to stop it" would not reach
+-- it. Start the action instead, unless it runs already, and end here.
+if cmd <= 0 then
+  local action = actions.command_id(SCRIPT_DIR, actions.BRIDGE)
+  if action ~= 0 then
+    if not actions.is_on(action) then reaper.Main_OnCommand(action, 0) end
+    reaper.defer(function() end)
+    return
+  end
+end
 
 local function console(line)
   reaper.ShowConsoleMsg(line .. '\n')
@@ -32,9 +45,7 @@ else
   set_toggle(1)
 end
 
-local settings, settings_error = spool.read_settings(SCRIPT_DIR)
-if settings_error then console('reascribe: ignoring broken settings: ' .. settings_error) end
-local dir = spool.resolve_dir(settings)
+local _, dir = spool.configure(SCRIPT_DIR, console)
 local worker = bridge.new(dir, actions.named(actions.command_id(SCRIPT_DIR, actions.APPLY)), console)
 
 reaper.atexit(function()

@@ -22,7 +22,14 @@ local BAR_W, BAR_H = 380, 8
 local BUTTON_W, BUTTON_H = 90, 22
 local MAX_ROWS = 8
 
-local view = { jobs = {}, cancelled = {}, buttons = {}, next_refresh = -math.huge, last_cap = 0 }
+local view = {
+  jobs = {}, finished = {}, cancelled = {}, buttons = {}, next_refresh = -math.huge, last_cap = 0,
+  height = 0, -- of the window; 0 before it opens
+}
+
+local function console(line)
+  reaper.ShowConsoleMsg(line .. '\n')
+end
 
 local function inside(box, x, y)
   return x >= box.x and x < box.x + box.w and y >= box.y and y < box.y + box.h
@@ -37,7 +44,21 @@ end
 function view.refresh(dir, now)
   if now < view.next_refresh then return end
   view.next_refresh = now + REFRESH_S
-  view.jobs = jobs.active(dir)
+  view.jobs = jobs.active(dir, view.finished)
+end
+
+-- Window height for the current rows (at least one: "Nothing is queued or running.").
+function view.wanted_height()
+  return MARGIN * 2 + math.max(1, math.min(#view.jobs, MAX_ROWS)) * ROW_H
+end
+
+-- Open the window, or resize it when the number of rows changed (gfx.init with an empty title
+-- resizes the open window), so every Cancel button stays inside it.
+function view.fit_window()
+  local height = view.wanted_height()
+  if height == view.height then return end
+  gfx.init(view.height == 0 and TITLE or '', WINDOW_W, height)
+  view.height = height
 end
 
 function view.draw()
@@ -77,16 +98,15 @@ function view.handle_mouse(dir)
       local ok, err = jobs.cancel(dir, button.id)
       if ok then
         view.cancelled[button.id] = true
-        reaper.ShowConsoleMsg('reascribe: asked the daemon to cancel ' .. button.id .. '.\n')
+        console('reascribe: asked the daemon to cancel ' .. button.id .. '.')
       else
-        reaper.ShowConsoleMsg('reascribe: cannot cancel ' .. button.id .. ': ' .. tostring(err) .. '\n')
+        console('reascribe: cannot cancel ' .. button.id .. ': ' .. tostring(err))
       end
     end
   end
 end
 
-local settings = spool.read_settings(SCRIPT_DIR)
-local dir = spool.resolve_dir(settings)
+local _, dir = spool.configure(SCRIPT_DIR, console)
 
 local function loop()
   local char = gfx.getchar()
@@ -95,6 +115,7 @@ local function loop()
     return
   end
   view.refresh(dir, reaper.time_precise())
+  view.fit_window()
   view.draw()
   view.handle_mouse(dir)
   gfx.update()
@@ -108,7 +129,6 @@ if #view.jobs == 0 then
 else
   if reaper.set_action_options then reaper.set_action_options(TERMINATE_ON_RELAUNCH) end
   reaper.atexit(gfx.quit)
-  local rows = math.min(#view.jobs, MAX_ROWS)
-  gfx.init(TITLE, WINDOW_W, MARGIN * 2 + rows * ROW_H)
+  view.fit_window()
   loop()
 end

@@ -5,14 +5,15 @@
 --   # reascribe
 --
 --   Select audio items and run *reascribe: Transcribe piano*: each item gets a new MIDI take with
---   the piano notes, their velocities and the sustain pedal (CC64), placed on the project's tempo
---   map. The work is done by the reascribe daemon (`reascribe daemon`, installed with pip); REAPER
---   never waits for it. *reascribe: Bridge* runs in the background and adds each result in one
---   undo step; *reascribe: Show jobs* shows progress and cancels jobs; *reascribe: Apply results*
---   applies waiting results at once.
+--   the piano notes, their velocities, the sustain pedal (CC64) and the soft pedal (CC67), placed on
+--   the project's tempo map. The work is done by the reascribe daemon (`reascribe daemon`, installed
+--   with pip); REAPER never waits for it. *reascribe: Bridge* runs in the background and adds each
+--   result in one undo step; *reascribe: Show jobs* shows progress and cancels jobs; *reascribe:
+--   Apply results* applies waiting results at once.
 --
 --   Run `reascribe install-reaper` once: it tells these scripts where the daemon's spool folder is
---   (`reascribe_settings.lua`). Without it they use `$REASCRIBE_SPOOL` or `~/.reascribe/spool`
+--   (`Scripts/reascribe/reascribe_settings.lua` in REAPER's resource folder, which also sets
+--   `pedal_extend` and `soft_pedal`). Without it they use `$REASCRIBE_SPOOL` or `~/.reascribe/spool`
 --   (`%APPDATA%\reascribe\spool` on Windows).
 -- @provides
 --   [main] .
@@ -44,9 +45,7 @@ local tempo = require('reascribe.tempo')
 
 local KIND = 'piano'
 local TITLE = 'reascribe'
-local PROTOCOL = 1
 local TTL_S = 86400 -- a request older than a day fails as expired
-local EXT_SECTION = 'reascribe'
 local DAEMON_HINT_KEY = 'daemon_hint_shown' -- ExtState: the no-daemon dialog was shown for this outage
 local MB_OK = 0
 local TERMINATE_ON_RELAUNCH, RELAUNCH = 1, 2 -- set_action_options: a quick second run restarts the action
@@ -59,7 +58,7 @@ end
 
 function transcribe.request(proj, file, items, settings)
   return {
-    protocol = PROTOCOL,
+    protocol = spool.PROTOCOL,
     id = spool.new_id(),
     kind = KIND,
     created_at = os.time(),
@@ -68,7 +67,7 @@ function transcribe.request(proj, file, items, settings)
     project = context.project(proj, file),
     tempo_map = tempo.map(proj),
     time_selection = context.time_selection(proj),
-    options = { pedal_extend = settings.pedal_extend == true },
+    options = { pedal_extend = settings.pedal_extend == true, soft_pedal = settings.soft_pedal ~= false },
     items = items,
   }
 end
@@ -77,14 +76,14 @@ end
 -- dialog is fine here); later requests only get a console line.
 function transcribe.check_daemon(dir)
   if spool.is_alive(dir, spool.DAEMON_HEARTBEAT) then
-    reaper.DeleteExtState(EXT_SECTION, DAEMON_HINT_KEY, false)
+    reaper.DeleteExtState(spool.EXT_SECTION, DAEMON_HINT_KEY, false)
     return
   end
-  if reaper.GetExtState(EXT_SECTION, DAEMON_HINT_KEY) ~= '' then
+  if reaper.GetExtState(spool.EXT_SECTION, DAEMON_HINT_KEY) ~= '' then
     console('reascribe: the daemon is not running; start it with "reascribe daemon".')
     return
   end
-  reaper.SetExtState(EXT_SECTION, DAEMON_HINT_KEY, '1', false)
+  reaper.SetExtState(spool.EXT_SECTION, DAEMON_HINT_KEY, '1', false)
   reaper.ShowMessageBox(
     'The reascribe daemon is not running, so your request waits in the queue.\n\n'
       .. 'Start it in a terminal with:\n\n    reascribe daemon\n\n'
@@ -105,8 +104,7 @@ end
 
 function transcribe.run()
   local proj, file = reaper.EnumProjects(-1)
-  local settings, settings_error = spool.read_settings(SCRIPT_DIR)
-  if settings_error then console('reascribe: ignoring broken settings: ' .. settings_error) end
+  local settings, dir = spool.configure(SCRIPT_DIR, console)
   local items, skipped = context.selected_items(proj)
   if #items == 0 then
     local text = 'Select one or more audio items, then run "reascribe: Transcribe piano" again.'
@@ -119,7 +117,6 @@ function transcribe.run()
       #items, context.MAX_ITEMS), TITLE, MB_OK)
     return
   end
-  local dir = spool.resolve_dir(settings)
   local request = transcribe.request(proj, file, items, settings)
   local ok, err = spool.ensure(dir)
   if ok then ok, err = spool.write_atomic(spool.join(dir, 'inbox', request.id .. '.json'), json.encode(request)) end

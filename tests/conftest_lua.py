@@ -30,16 +30,27 @@ def spool(tmp_path: Path) -> Path:
     return root
 
 
+def _fake_reaper(tmp_path: Path, spool: Path, windows: bool):
+    reaper = FakeReaper(tmp_path, env={"REASCRIBE_SPOOL": str(spool)}, windows=windows)
+    yield reaper
+    reaper.stop_all()
+    reaper.assert_clean()
+
+
 @pytest.fixture
 def fake(tmp_path: Path, spool: Path):
     """A fake REAPER with the scripts installed and REASCRIBE_SPOOL pointing at ``spool``.
 
     The test fails at teardown if any script broke a REAPER rule (see FakeReaper.assert_clean).
     """
-    reaper = FakeReaper(tmp_path, env={"REASCRIBE_SPOOL": str(spool)})
-    yield reaper
-    reaper.stop_all()
-    reaper.assert_clean()
+    yield from _fake_reaper(tmp_path, spool, windows=False)
+
+
+@pytest.fixture(name="fake", params=[False, True], ids=["posix", "windows"])
+def fake_posix_and_windows(request, tmp_path: Path, spool: Path):
+    """``fake``, once with POSIX file semantics and once with Windows' (os.rename refuses an existing
+    target). Import it instead of ``fake``: ``from conftest_lua import fake_posix_and_windows``."""
+    yield from _fake_reaper(tmp_path, spool, windows=request.param)
 
 
 def write_daemon_heartbeat(spool: Path, age_s: float = 0.0) -> None:

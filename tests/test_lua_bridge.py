@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest_lua import (  # noqa: F401  (fake, spool are fixtures)
-    APPLY, BRIDGE, TRANSCRIBE, copy_back, fake, only_request, read_json, result_item, spool,
+from conftest_lua import (  # noqa: F401  (fake_posix_and_windows, spool are fixtures)
+    APPLY, BRIDGE, TRANSCRIBE, copy_back, fake_posix_and_windows, only_request, read_json, result_item, spool,
     write_daemon_heartbeat, write_result,
 )
 
@@ -22,7 +23,7 @@ NOTES = [
     [2.0, 2.6, 60, 84],  # 10.333 - 10.733 s, before the tempo change
     [4.1, 4.55, 62, 70],  # 11.733 - 12.033 s, across the tempo change
     [4.7, 5.6, 64, 90],  # 12.133 - 12.733 s, after it
-    [1.0, 2.0, 59, 50],  # starts before the item plays: dropped
+    [1.0, 2.0, 59, 50],  # sounds when the item starts: starts at 10 s
     [10.0, 11.0, 67, 100],  # 15.667 s, cut at the item end (16 s)
 ]
 CC = [[1.0, 64, 127], [3.0, 64, 0], [4.0, 64, 127], [5.0, 67, 100]]
@@ -76,7 +77,8 @@ def test_bridge_applies_a_result_at_the_right_project_times(fake, spool):
     assert take.name == "Piano DI piano" and take.ext["reascribe_result"] == req_id
     assert item.active_take is take and item.takes[0].guid == audio.guid and not audio.alive
     notes = fake.take_notes_project_time(take)
-    expected = [(project_s(s), project_s(e), p, v) for s, e, p, v in NOTES[:3]] + [(project_s(10.0), 16.0, 67, 100)]
+    expected = ([(10.0, project_s(2.0), 59, 50)] + [(project_s(s), project_s(e), p, v) for s, e, p, v in NOTES[:3]]
+                + [(project_s(10.0), 16.0, 67, 100)])
     assert len(notes) == len(expected)
     for got, want in zip(notes, expected):
         assert got.start_s == pytest.approx(want[0], abs=TOLERANCE_S)
@@ -84,16 +86,18 @@ def test_bridge_applies_a_result_at_the_right_project_times(fake, spool):
         assert (got.pitch, got.vel, got.chan) == (want[2], want[3], 0)
     ccs = fake.take_ccs_project_time(take)
     assert [(c.cc, c.value, c.status) for c in ccs] == [(64, 127, 0xB0), (64, 0, 0xB0), (64, 127, 0xB0),
-                                                         (67, 100, 0xB0)]
-    assert [c.time_s for c in ccs] == pytest.approx([10.0, project_s(3.0), project_s(4.0), project_s(5.0)],
+                                                         (67, 100, 0xB0), (64, 0, 0xB0), (67, 0, 0xB0)]
+    assert [c.time_s for c in ccs] == pytest.approx([10.0, project_s(3.0), project_s(4.0), project_s(5.0), 16.0, 16.0],
                                                     abs=TOLERANCE_S)
+    midi = take.source.midi
+    assert [c.ppq for c in midi.ccs[-2:]] == [midi.length_ticks - 1] * 2  # pedals released on the last tick
 
     (undo,) = fake.undo_log
     assert (undo.desc, undo.flags, undo.project) == ("reascribe: transcribe piano (1 item)", -1, fake.current)
     assert (spool / "done" / f"{req_id}.json").exists() and not list((spool / "outbox").iterdir())
     assert (spool / "applied.log").read_text().split() == [req_id]
     assert fake.current.ext_state["reascribe"] == {f"applied:{req_id}": "1"}
-    assert f"reascribe: {req_id}: added a piano take to 1 item (4 notes, 4 pedal events)." in fake.console
+    assert f"reascribe: {req_id}: added a piano take to 1 item (5 notes, 6 pedal events)." in fake.console
     heartbeat = read_json(spool / "bridge.heartbeat")
     assert abs(heartbeat["time"] - time.time()) < 5 and heartbeat["reaper"] == fake.app_version
     assert fake.lua("return reaper.NamedCommandLookup(...)", heartbeat["apply_action"]) == fake.command_id(APPLY)
@@ -318,3 +322,163 @@ def test_the_bridge_works_on_reaper_without_set_action_options(tmp_path, spool):
     fake.stop_all()
     assert fake.toggle_states[(0, fake.command_id(BRIDGE))] == 0
     fake.assert_clean()
+
+
+def test_a_take_that_now_plays_a_section_fails_with_how_to_glue_it(fake, spool):
+    item, audio = setup_item(fake, spool)
+    request = transcribe(fake, spool)
+    root = audio.source  # the user reversed the take while the daemon worked: REAPER wraps it in a SECTION
+    root.take = None
+    section = fake.section_source(root, reversed=True)
+    section.take, audio.source = audio, section
+    req_id = answer(fake, spool, request)
+    fake.run_ticks(POLL_TICKS)
+    error = read_json(spool / "failed" / f"{req_id}.json")["apply_error"]
+    assert ('"Piano DI" now plays a section of its file or is reversed; glue it (Item > Glue items), '
+            "then transcribe it again") in error
+    assert not new_takes(item)
+
+
+def test_an_item_that_now_loops_its_audio_fails(fake, spool):
+    item, audio = setup_item(fake, spool)
+    request = transcribe(fake, spool)
+    item.loop, item.length_s = True, 60.0  # looped and stretched over 90 s of a 60 s file
+    req_id = answer(fake, spool, request)
+    fake.run_ticks(POLL_TICKS)
+    error = read_json(spool / "failed" / f"{req_id}.json")["apply_error"]
+    assert '"Piano DI" now loops its audio; reascribe transcribes one pass' in error and not new_takes(item)
+
+
+def test_a_pedal_change_on_the_first_tick_replaces_the_carried_value(fake, spool):
+    item, _ = setup_item(fake, spool)
+    cc = [[1.0, 64, 127], [1.50001, 64, 0]]  # down before the item, up on the item's first tick
+    answer(fake, spool, transcribe(fake, spool), notes=[[2.0, 2.6, 60, 84]], cc=cc)
+    fake.run_ticks(POLL_TICKS)
+    (take,) = new_takes(item)
+    assert [(c.ppq, c.msg2, c.msg3) for c in take.source.midi.ccs] == [(0, 64, 0)]
+
+
+def test_notes_of_one_pitch_never_overlap_in_the_take(fake, spool):
+    item, _ = setup_item(fake, spool)
+    notes = [[2.0, 3.5, 60, 80], [3.0, 4.0, 60, 90], [5.0, 5.3, 62, 70], [5.0, 5.6, 62, 100], [3.2, 3.4, 64, 50]]
+    req_id = answer(fake, spool, transcribe(fake, spool), notes=notes, cc=[])
+    fake.run_ticks(POLL_TICKS)
+    (take,) = new_takes(item)
+    got = sorted((n.pitch, n.vel, round(n.start_s, 3), round(n.end_s, 3)) for n in fake.take_notes_project_time(take))
+    assert got == [(60, 80, round(project_s(2.0), 3), round(project_s(3.0), 3)),
+                   (60, 90, round(project_s(3.0), 3), round(project_s(4.0), 3)),
+                   (62, 100, round(project_s(5.0), 3), round(project_s(5.6), 3)),
+                   (64, 50, round(project_s(3.2), 3), round(project_s(3.4), 3))]
+    by_pitch = {}
+    for n in take.source.midi.notes:
+        by_pitch.setdefault(n.pitch, []).append(n)
+    for same in by_pitch.values():
+        same.sort(key=lambda n: n.start_ppq)
+        assert all(a.start_ppq < a.end_ppq <= b.start_ppq for a, b in zip(same, same[1:]))
+    assert f"{req_id}: added a piano take to 1 item (4 notes, 0 pedal events; 1 doubled note left out)" in fake.console
+
+
+def test_the_console_says_how_many_events_were_left_out(fake, spool):
+    item, _ = setup_item(fake, spool)
+    notes = [[2.0, 2.6, 60, 84], [0.5, 1.0, 61, 80], [12.0, 13.0, 62, 80]]  # one before the item, one after it
+    cc = [[0.2, 64, 0], [11.0, 64, 127]]  # the pedal is up when the item starts; pressed after its end
+    req_id = answer(fake, spool, transcribe(fake, spool), notes=notes, cc=cc)
+    fake.run_ticks(POLL_TICKS)
+    assert len(new_takes(item)) == 1
+    assert (f"{req_id}: added a piano take to 1 item (1 note, 0 pedal events; "
+            "3 events outside the item left out).") in fake.console
+
+
+def test_a_result_goes_to_the_project_it_was_requested_from(fake, spool):
+    first = fake.current
+    second = fake.new_project(fake.root / "second" / "second.rpp")
+    item, take = setup_item(fake, spool, project=second)
+    request = transcribe(fake, spool)
+    # The first tab holds a copy of the same item (a copy of the project, or the project opened twice).
+    track = fake.add_track("Keys", project=first)
+    copy, copy_take = fake.add_audio_item(track, take.source.filename, 10.0, 6.0, start_offset_s=1.5, playrate=1.5,
+                                          name="Piano DI", selected=False)
+    copy.guid, copy_take.guid = item.guid, take.guid
+    answer(fake, spool, request)
+    fake.run_ticks(POLL_TICKS)
+    assert len(new_takes(item)) == 1 and not new_takes(copy)
+    assert [u.project for u in fake.undo_log] == [second]
+
+
+def test_a_take_reaper_refuses_to_build_is_removed_again(fake, spool):
+    item, audio = setup_item(fake, spool)
+    req_id = answer(fake, spool, transcribe(fake, spool))
+    fake.refuse("SetItemStateChunk")  # REAPER refuses the new take's MIDI data
+    fake.run_ticks(POLL_TICKS)
+    assert [t.guid for t in item.takes] == [audio.guid] and item.active_take.guid == audio.guid
+    error = read_json(spool / "failed" / f"{req_id}.json")["apply_error"]
+    assert '"Piano DI": REAPER refused the item state' in error
+    assert "REAPER refused the item state" in fake.console
+
+
+def test_all_events_refused_removes_the_take_too(fake, spool):
+    item, audio = setup_item(fake, spool)
+    req_id = answer(fake, spool, transcribe(fake, spool), notes=[[2.0, 2.6, 60, 84]], cc=[[3.0, 64, 127]])
+    fake.refuse("MIDI_InsertNote")
+    fake.refuse("MIDI_InsertCC", 2)
+    fake.run_ticks(POLL_TICKS)
+    assert [t.guid for t in item.takes] == [audio.guid]
+    assert "REAPER refused all 3 MIDI events" in read_json(spool / "failed" / f"{req_id}.json")["apply_error"]
+
+
+def test_some_refused_events_still_apply_the_take_and_are_counted(fake, spool):
+    item, _ = setup_item(fake, spool)
+    req_id = answer(fake, spool, transcribe(fake, spool))
+    fake.refuse("MIDI_InsertCC")
+    fake.run_ticks(POLL_TICKS)
+    (take,) = new_takes(item)
+    assert len(take.source.midi.notes) == 5 and len(take.source.midi.ccs) == 5
+    assert (spool / "done" / f"{req_id}.json").exists()
+    assert f"{req_id}: added a piano take to 1 item (5 notes, 5 pedal events; REAPER refused 1 MIDI event)." \
+        in fake.console
+
+
+def test_finished_progress_files_are_read_once(fake, spool):
+    setup_item(fake, spool)
+    transcribe(fake, spool)
+    for i, state in enumerate(["done", "failed", "cancelled", "running"]):
+        job = {"id": f"j-{i}", "kind": "piano", "state": state, "progress": 0.5, "message": "",
+               "updated_at": time.time()}
+        (spool / "jobs" / f"j-{i}.json").write_text(json.dumps(job))
+    fake.run_ticks(5 * POLL_TICKS)
+    opened = Counter(Path(op[1]).name for op in fake.file_ops if op[0] == "open" and Path(op[1]).parent.name == "jobs")
+    assert [opened[f"j-{i}.json"] for i in range(3)] == [1, 1, 1]
+    assert opened["j-3.json"] >= 5  # a running job is followed
+
+
+def test_a_bridge_dofiled_from_startup_lua_relaunches_itself_as_its_action(fake, spool):
+    """The old `install-reaper --autostart` line. REAPER knows a dofile'd run by __startup.lua, so without
+    the relaunch the toggle stays off and running the action starts a second bridge instead of stopping it."""
+    fake.startup_path().write_text(f"dofile({json.dumps(str(fake.scripts_dir / BRIDGE))})\n")
+    fake.run_startup()
+    assert_bridge_runs_as_its_action_and_stops(fake, spool)
+
+
+def test_install_reaper_autostart_starts_the_bridge_as_its_action(tmp_path, spool):
+    from reaper_fake import FakeReaper
+    from reascribe.reaper_install import install
+
+    fake = FakeReaper(tmp_path, scripts=None)
+    install(fake.resource_dir, spool, autostart=True)
+    fake.run_startup()
+    assert_bridge_runs_as_its_action_and_stops(fake, spool)
+    fake.assert_clean()  # including no automatic "ReaScript: Run" undo point at start-up
+
+
+def assert_bridge_runs_as_its_action_and_stops(fake, spool):
+    fake.run_ticks(1)  # __startup.lua ends
+    cmd = fake.command_id(BRIDGE)
+    bridge = fake.running(BRIDGE)
+    assert bridge is not None and bridge.cmd_id == cmd
+    assert [i.name for i in fake.scripts if i.running] == [BRIDGE]
+    assert fake.toggle_states[(0, cmd)] == 1
+    fake.run_ticks(POLL_TICKS)
+    assert read_json(spool / "bridge.heartbeat")["apply_action"] == "_" + fake.actions[fake.command_id(APPLY)].name
+    fake.run_action(BRIDGE)  # the toggle: stops it
+    assert not [i for i in fake.scripts if i.running]
+    assert fake.toggle_states[(0, cmd)] == 0 and not (spool / "bridge.lock").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest_lua import BRIDGE, SHOW_JOBS, TRANSCRIBE, fake, spool  # noqa: F401  (fixtures)
+from conftest_lua import BRIDGE, SHOW_JOBS, TRANSCRIBE, fake_posix_and_windows, spool  # noqa: F401  (fixtures)
 from reascribe.protocol import ItemResult, Result
 from reascribe.spool import Spool
 

@@ -300,3 +300,47 @@ def test_a_malformed_chunk_is_refused(reaper):
     item = reaper.add_item(reaper.add_track("T"), 0.0, 1.0)
     ok, err = reaper.lua("return pcall(reaper.SetItemStateChunk, ..., '<ITEM\\nPOSITION 1\\n', false)", item)
     assert not ok and "not closed" in err
+
+
+# -- scripts started without an action, refusals, gfx --------------------------------------------------
+
+
+def test_a_dofiled_script_is_known_by_the_file_that_ran_it(reaper):
+    (reaper.scripts_dir / "loop.lua").write_text("""
+        local _, file, _, cmd = reaper.get_action_context()
+        reaper.ShowConsoleMsg(file .. ' ' .. cmd)
+        local function l() reaper.defer(l) end l()
+    """)
+    inst = reaper.run_file("loop.lua")  # dofile from Scripts/__startup.lua
+    assert reaper.console == f"{reaper.startup_path()} -1"
+    assert reaper.running("loop.lua") is None and reaper.running("__startup.lua") is inst
+    second = reaper.run_action("loop.lua")  # REAPER does not see the first run as this action
+    assert second is not inst and inst.running and second.running
+
+
+def test_refused_calls_return_reapers_failure_value(reaper):
+    item = reaper.add_item(reaper.add_track("T"), 0.0, 1.0)
+    reaper.refuse("SetItemStateChunk")
+    reaper.refuse("AddTakeToMediaItem")
+    out = reaper.lua("""
+        local item = ...
+        local _, chunk = reaper.GetItemStateChunk(item, '', false)
+        return reaper.SetItemStateChunk(item, chunk, false), reaper.SetItemStateChunk(item, chunk, false),
+               reaper.AddTakeToMediaItem(item) == nil
+    """, item)
+    assert out == (False, True, True) and not reaper.violations
+    with pytest.raises(ValueError):
+        reaper.refuse("GetAppVersion")
+
+
+def test_gfx_init_with_an_empty_title_resizes_the_open_window(reaper):
+    script(reaper, "window.lua", """
+        gfx.init('title', 200, 100)
+        gfx.init('', 200, 300)
+        local function l() gfx.update() reaper.defer(l) end l()
+    """)
+    window = reaper.gfx_window()
+    assert (window.title, window.inits, window.resizes, window.table.h) == ("title", 1, [(200, 300)], 300)
+    window.click(10, 250)
+    with pytest.raises(AssertionError, match="outside"):
+        window.click(10, 300)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest_lua import fake, spool  # noqa: F401  (fixtures)
+from conftest_lua import fake_posix_and_windows, spool  # noqa: F401  (fixtures: fake on POSIX and Windows)
 
 JSON = "local json = require('reascribe.json') "
 
@@ -109,10 +109,50 @@ def test_atomic_write_replaces_the_file_and_leaves_no_tmp(fake, tmp_path):
     target.write_text("old")
     assert fake.lua(SPOOL + "return spool.write_atomic(..., 'new')", str(target)) is True
     assert target.read_text() == "new" and not list(tmp_path.glob("*.tmp"))
-    opened = [op for op in fake.file_ops if op[0] == "open" and "x.json" in op[1]]
-    assert opened == [("open", str(target) + ".tmp", "wb")]
+    written = [op for op in fake.file_ops if op[0] == "open" and "x.json" in op[1] and op[2] != "rb"]
+    assert written == [("open", str(target) + ".tmp", "wb")]
     ok, err = fake.lua(SPOOL + "return spool.write_atomic(...)", str(tmp_path / "missing/dir/x.json"), "data")
     assert ok is None and err
+
+
+def test_move_replaces_an_existing_target_but_never_deletes_it_when_the_source_is_gone(fake, tmp_path):
+    move = fake.lua(SPOOL + "return function(a, b) return spool.move(a, b) end")
+    src, dst = tmp_path / "a.json", tmp_path / "b.json"
+    src.write_text("new")
+    dst.write_text("old")
+    assert move(str(src), str(dst)) is True
+    assert dst.read_text() == "new" and not src.exists()
+
+    # Someone else (a second bridge, the daemon) moved the source first: the target is theirs to keep.
+    fake.file_ops.clear()
+    ok, err = move(str(src), str(dst))
+    assert ok is None and err
+    assert dst.read_text() == "new"
+    assert ("remove", str(dst), None) not in fake.file_ops
+
+
+def test_windows_rename_refuses_an_existing_target(tmp_path):
+    from reaper_fake import FakeReaper
+
+    fake = FakeReaper(tmp_path, scripts=None, windows=True)
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    ok, err, code = fake.lua("return os.rename(...)", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert (ok, code) == (None, 13) and "Permission denied" in err and (tmp_path / "b").read_text() == "b"
+    assert fake.lua("return os.rename(...)", str(tmp_path / "a"), str(tmp_path / "c")) is True
+
+
+def test_settings_are_found_next_to_the_script_or_one_folder_up(fake, tmp_path):
+    """ReaPack installs into Scripts/reascribe/Items/; `reascribe install-reaper` writes the settings into
+    Scripts/reascribe/."""
+    items = fake.scripts_dir / "Items"
+    items.mkdir()
+    read = SPOOL + "local s, e = spool.read_settings(...) return s.spool_dir, e"
+    assert fake.lua(read, str(items) + "/") == (None, None)
+    (fake.scripts_dir / "reascribe_settings.lua").write_text('return { spool_dir = "/up" }')
+    assert fake.lua(read, str(items) + "/") == ("/up", None)
+    (items / "reascribe_settings.lua").write_text('return { spool_dir = "/here" }')
+    assert fake.lua(read, str(items) + "/") == ("/here", None)
 
 
 def test_listing_refreshes_the_directory_cache_and_skips_temporary_files(fake, spool):
@@ -161,28 +201,78 @@ def test_job_changes_are_reported_once_per_state_and_progress_step(fake, spool):
 
 # -- apply: event mapping -------------------------------------------------------------------------
 
+MAP_EVENTS = """
+    local apply = require('reascribe.apply')
+    local json = require('reascribe.json')
+    local item, timing = json.decode((...)), json.decode((select(2, ...)))
+    local notes, ccs, dropped, invalid = apply.map_events(item, timing)
+    return json.encode({notes = json.array(notes), ccs = json.array(ccs), dropped = dropped, invalid = invalid})
+"""
+PLAIN = {"position_s": 10, "length_s": 6, "start_offset_s": 0, "playrate": 1, "semitones": 0}  # project = 10 + source
+
+
+def map_events(fake, notes=(), cc=(), timing=PLAIN) -> dict:
+    doc = {"notes": [list(n) if isinstance(n, (list, tuple)) else n for n in notes], "cc": [list(c) for c in cc]}
+    return json.loads(fake.lua(MAP_EVENTS, json.dumps(doc), json.dumps(timing)))
+
 
 def test_map_events_uses_current_item_values_and_clips_to_the_item(fake):
-    notes, ccs, dropped = fake.lua("""
-        local apply = require('reascribe.apply')
-        local json = require('reascribe.json')
-        local item = {
-          notes = json.array({{2.0, 2.6, 60, 84}, {1.0, 2.0, 61, 80}, {10.0, 11.0, 62, 200.4}, {10.6, 11, 63, 90},
-                              {3, 2, 64, 50}, {3, 4, 'x', 50}, {3, 4, 60.5, 50}, 'junk', {3, 4, 126, 0}}),
-          cc = json.array({{1.0, 64, 127}, {1.2, 64, 0}, {1.4, 64, 100}, {3.0, 64, 0}, {11.0, 64, 127}, {3, 64, 300}}),
-        }
-        local timing = {position_s = 10, length_s = 6, start_offset_s = 1.5, playrate = 1.5, semitones = 2}
-        local notes, ccs, dropped = apply.map_events(item, timing)
-        return json.encode(json.array(notes)), json.encode(json.array(ccs)), dropped
-    """)
-    notes, ccs = json.loads(notes), json.loads(ccs)
+    out = map_events(fake, notes=[
+        [2.0, 2.6, 60, 84], [1.0, 2.0, 61, 80], [10.0, 11.0, 62, 200.4], [10.6, 11, 63, 90], [1.0, 1.4, 65, 80],
+        [3, 2, 64, 50], [3, 4, "x", 50], [3, 4, 60.5, 50], "junk", [3, 4, 126, 0],
+    ], cc=[[1.0, 64, 127], [1.2, 64, 0], [1.4, 64, 100], [3.0, 64, 0], [11.0, 64, 127], [3, 64, 300]],
+        timing={"position_s": 10, "length_s": 6, "start_offset_s": 1.5, "playrate": 1.5, "semitones": 2})
+    notes, ccs = out["notes"], out["ccs"]
 
     def proj(src_s):
         return 10 + (src_s - 1.5) / 1.5
 
-    assert [n[2:] for n in notes] == [[62, 84], [64, 127]]
+    assert [n[2:] for n in notes] == [[62, 84], [63, 80], [64, 127]]
     assert notes[0][:2] == pytest.approx([proj(2.0), proj(2.6)])
-    assert notes[1][:2] == pytest.approx([proj(10.0), 16.0])  # cut at the item end
+    assert notes[1][:2] == pytest.approx([10.0, proj(2.0)])  # sounding at the item start: starts there
+    assert notes[2][:2] == pytest.approx([proj(10.0), 16.0])  # cut at the item end
     assert [c[1:] for c in ccs] == [[64, 100], [64, 0]]  # the pedal held into the item starts it
     assert [c[0] for c in ccs] == pytest.approx([10.0, proj(3.0)])
-    assert dropped == 9
+    # outside: the note at 16.07 s, the note ending before the item, pitch 128 after +2, the CC after the end
+    assert (out["dropped"], out["invalid"]) == (4, 5)
+
+
+def test_a_pedal_still_down_at_the_item_end_is_released_on_its_last_tick(fake):
+    out = map_events(fake, cc=[[3.0, 64, 127], [8.0, 64, 0], [4.0, 67, 127]])
+    assert out["ccs"] == [[13.0, 64, 127], [14.0, 67, 127], [16.0, 64, 0, True], [16.0, 67, 0, True]]
+    assert out["dropped"] == 1  # the release after the end is replaced by the one on the last tick
+    assert map_events(fake, cc=[[-1.0, 64, 127]])["ccs"] == [[10.0, 64, 127], [16.0, 64, 0, True]]
+    up = map_events(fake, cc=[[3.0, 64, 127], [5.0, 64, 0], [7.0, 64, 127]])  # up at the end: nothing to add
+    assert up["ccs"] == [[13.0, 64, 127], [15.0, 64, 0]]
+
+
+def test_only_a_pedal_held_down_into_the_item_is_carried_to_its_start(fake):
+    assert map_events(fake, cc=[[-2.0, 64, 127], [-1.0, 64, 0]])["ccs"] == []  # no redundant CC64=0 at the start
+    exactly = map_events(fake, cc=[[-1.0, 64, 127], [0.0, 64, 0]])  # an event at the start says it all
+    assert exactly["ccs"] == [[10.0, 64, 0]]
+
+
+def test_events_at_the_same_time_keep_their_order(fake):
+    cc = [[2.0, 67, 127], [2.0, 64, 127], [2.0, 64, 0], [1.0, 67, 0], [2.0, 67, 0]]
+    out = map_events(fake, cc=cc)
+    assert out["ccs"] == [[11.0, 67, 0], [12.0, 67, 127], [12.0, 64, 127], [12.0, 64, 0], [12.0, 67, 0]]
+
+
+WITHOUT_OVERLAPS = """
+    local apply = require('reascribe.apply')
+    local json = require('reascribe.json')
+    local notes, dropped = apply.without_overlaps(json.decode((...)))
+    return json.encode(json.array(notes)), dropped
+"""
+
+
+def test_same_pitch_notes_end_where_the_next_one_starts(fake):
+    # {start_tick, end_tick, pitch, velocity}
+    notes, dropped = fake.lua(WITHOUT_OVERLAPS, json.dumps([
+        [0, 960, 60, 80], [480, 1440, 60, 90], [100, 2000, 62, 70], [1000, 1100, 64, 60], [1000, 1050, 64, 100],
+        [1400, 1500, 60, 50],
+    ]))
+    assert sorted(map(tuple, json.loads(notes))) == [
+        (0, 480, 60, 80), (100, 2000, 62, 70), (480, 1400, 60, 90), (1000, 1050, 64, 100), (1400, 1500, 60, 50),
+    ]
+    assert dropped == 1  # two notes of pitch 64 start on the same tick: the later one in the list stays

@@ -28,6 +28,8 @@ def header(path: Path) -> dict[str, str]:
             tags[current] = [m.group(2)] if m.group(2) else []
         elif current and line.startswith("--   "):
             tags[current].append(line[5:])
+        elif current and line.strip() == "--":  # an empty line inside a multi-line value
+            tags[current].append("")
         else:
             current = None
     return {k: "\n".join(v) for k, v in tags.items()}
@@ -81,3 +83,30 @@ def test_every_lua_file_compiles_and_declares_no_global_function(file):
     assert ok, err
     source = (SCRIPTS / file).read_text(encoding="utf-8")
     assert not re.search(r"^\s*function\s+[A-Za-z_]\w*\s*\(", source, re.M), "global function"
+
+
+def test_reapack_installs_into_the_items_category():
+    """ReaPack puts the files into Scripts/<index name>/<category>/: Scripts/reascribe/Items/, next to the
+    reascribe_settings.lua that `reascribe install-reaper` writes into Scripts/reascribe/ (read one folder up)."""
+    root = ET.parse(SCRIPTS / "index.xml").getroot()
+    assert root.get("name") == "reascribe"
+    assert [c.get("name") for c in root.iter("category")] == ["Items"]
+
+
+def test_the_about_text_names_both_pedals_and_matches_the_index():
+    about = header(SCRIPTS / PACKAGE)["about"]
+    assert "sustain pedal (CC64)" in about and "soft pedal (CC67)" in about
+    (description,) = (d.text for d in ET.parse(SCRIPTS / "index.xml").getroot().iter("description"))
+    plain = re.sub(r"[*`]", "", about)
+    for paragraph in (p.replace("\n", " ") for p in plain.split("\n\n")):
+        text = paragraph.lstrip("# ").replace("\\", "\\\\")
+        assert text in description, text
+
+
+def test_shared_constants_and_boilerplate_are_defined_once():
+    sources = {f: (SCRIPTS / f).read_text(encoding="utf-8") for f in LUA_FILES}
+    for pattern in (r"PROTOCOL\s*=\s*1", r"EXT_SECTION\s*=\s*'reascribe'", r"reaper\.EnumProjects\(i"):
+        defined = [f for f, text in sources.items() if re.search(pattern, text)]
+        assert len(defined) == 1, (pattern, defined)
+    callers = [f for f, text in sources.items() if "spool.read_settings(" in text or "spool.resolve_dir(" in text]
+    assert callers == ["reascribe/spool.lua"], callers

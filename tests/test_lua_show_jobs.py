@@ -74,3 +74,30 @@ def test_register_actions_adds_every_action(fake):
         assert f"reascribe: {name}" in box.msg
         assert fake.command_id(f"reascribe_{name}.lua") in fake.actions
     assert "missing" not in box.msg
+
+
+def test_the_window_grows_with_the_jobs_so_every_cancel_button_can_be_clicked(fake, spool):
+    write_job(spool, "20261121T121500-00000001")
+    fake.run_action(SHOW_JOBS)
+    fake.run_ticks(1)
+    window = fake.gfx_window()
+    one_row = window.table.h
+    write_job(spool, "20261121T121600-00000002", state="queued", progress=0.0, message="")
+    write_job(spool, "20261121T121700-00000003", state="queued", progress=0.0, message="")
+    fake.run_ticks(20)
+    assert window.table.h > one_row and window.title == "reascribe jobs" and window.inits == 1
+    fake.gfx_click_text("Cancel", index=2)
+    fake.run_ticks(2)
+    assert (spool / "cancel" / "20261121T121700-00000003").exists()
+    for name in ("20261121T121600-00000002", "20261121T121700-00000003"):
+        (spool / "jobs" / f"{name}.json").unlink()
+    fake.run_ticks(20)
+    assert window.table.h == one_row
+
+
+def test_broken_settings_are_reported(fake, spool):
+    (fake.scripts_dir / "reascribe_settings.lua").write_text("return {")
+    write_job(spool, "j-1")
+    fake.run_action(SHOW_JOBS)
+    fake.run_ticks(1)
+    assert "ignoring broken settings" in fake.console and "reascribe_settings.lua" in fake.console

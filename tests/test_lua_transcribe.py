@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest_lua import BRIDGE, TRANSCRIBE, fake, only_request, spool, write_daemon_heartbeat  # noqa: F401
+from conftest_lua import (  # noqa: F401  (fake_posix_and_windows, spool are fixtures)
+    BRIDGE, TRANSCRIBE, fake_posix_and_windows, only_request, spool, write_daemon_heartbeat,
+)
 from reascribe.protocol import parse_request_bytes
 
 
@@ -30,7 +32,7 @@ def test_writes_a_request_the_daemon_accepts(fake, spool):
     path = only_request(spool)
     request = parse_request_bytes(path.read_bytes())
     assert path.name == f"{request.id}.json"
-    assert request.kind == "piano" and request.options == {"pedal_extend": False}
+    assert request.kind == "piano" and request.options == {"pedal_extend": False, "soft_pedal": True}
     assert request.project.file == fake.current.file
     assert str(request.project.media_dir) == fake.current.record_path
     assert request.time_selection == (8.0, 16.0)
@@ -105,15 +107,72 @@ def test_midi_and_empty_items_are_skipped_with_a_reason(fake, spool):
     assert "skipped: " in fake.console
 
 
-def test_section_sources_are_sent_as_their_root_file(fake, spool):
-    item, take = piano_item(fake)
+def play_as_section(fake, take, reverse=False):
+    """Make the take play a SECTION of its file (Item properties > Section, or a reversed take)."""
     root = take.source
     root.take = None
-    section = fake.section_source(root)
+    section = fake.section_source(root, reversed=reverse)
     section.take, take.source = take, section
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["section", "reversed"])
+def test_sections_and_reversed_takes_are_skipped_with_how_to_glue_them(fake, spool, reverse):
+    """D_STARTOFFS counts inside the section, so sending the root file would transcribe the wrong part."""
+    _, take = piano_item(fake)
+    play_as_section(fake, take, reverse)
     fake.run_action(TRANSCRIBE)
-    request = json.loads(only_request(spool).read_text())
-    assert request["items"][0]["source"]["path"] == root.filename
+    (box,) = fake.message_boxes
+    assert '"Piano DI" plays a section of its file or is reversed; glue it (Item > Glue items) first.' in box.msg
+    assert not list((spool / "inbox").iterdir())
+
+
+def test_a_looped_item_that_repeats_its_audio_is_skipped(fake, spool):
+    looped, take = piano_item(fake, name="Looped", length_s=6.0, start_offset_s=1.5)
+    looped.loop, take.source.length_s = True, 7.0  # plays 1.5 s - 7.5 s of a 7 s file: wraps around
+    wrapped, take = piano_item(fake, name="Wrapped", position_s=20.0, length_s=2.0, start_offset_s=8.0)
+    wrapped.loop, take.source.length_s = True, 7.0  # starts after the end: REAPER wraps the offset
+    fits, take = piano_item(fake, name="Fits", position_s=30.0, length_s=2.0, start_offset_s=1.0)
+    fits.loop, take.source.length_s = True, 7.0  # loop is on but the item plays less than one pass
+    unlooped, take = piano_item(fake, name="Past the end", position_s=40.0, length_s=6.0, start_offset_s=4.0)
+    take.source.length_s = 7.0  # no loop: silence after the file's end, which the daemon clips off
+    fake.run_action(TRANSCRIBE)
+    request = parse_request_bytes(only_request(spool).read_bytes())
+    assert [i.name for i in request.items] == ["Fits", "Past the end"]
+    assert [i.loop for i in request.items] == [True, False]
+    sentence = "loops its audio; reascribe transcribes one pass — trim the item to one pass or glue it first."
+    assert f'skipped: "Looped" {sentence}' in fake.console and f'skipped: "Wrapped" {sentence}' in fake.console
+
+
+def test_an_item_starting_past_the_end_of_its_file_is_skipped(fake, spool):
+    item, take = piano_item(fake, start_offset_s=8.0)
+    take.source.length_s = 7.0
+    fake.run_action(TRANSCRIBE)
+    (box,) = fake.message_boxes
+    assert '"Piano DI" starts after the end of its audio file, so it plays nothing' in box.msg
+
+
+def test_pedal_options_come_from_the_settings(fake, spool):
+    (fake.scripts_dir / "reascribe_settings.lua").write_text("return { pedal_extend = true, soft_pedal = false }")
+    piano_item(fake)
+    fake.run_action(TRANSCRIBE)
+    request = parse_request_bytes(only_request(spool).read_bytes())
+    assert request.options == {"pedal_extend": True, "soft_pedal": False}
+
+
+def test_a_reapack_install_reads_the_settings_of_install_reaper(tmp_path, spool):
+    """ReaPack puts the scripts into Scripts/reascribe/Items/; install-reaper the settings into Scripts/reascribe/."""
+    from reaper_fake import FakeReaper
+    from reaper_fake.fake import REAPACK_SUBDIR
+
+    fake = FakeReaper(tmp_path, env={"REASCRIBE_SPOOL": str(spool)}, scripts_subdir=REAPACK_SUBDIR)
+    other = tmp_path / "configured spool"
+    settings = fake.resource_dir / "Scripts" / "reascribe" / "reascribe_settings.lua"
+    settings.write_text(f"return {{ spool_dir = {json.dumps(str(other))} }}")
+    piano_item(fake)
+    fake.run_action(TRANSCRIBE)
+    assert len(list((other / "inbox").iterdir())) == 1 and not list((spool / "inbox").iterdir())
+    fake.stop_all()
+    fake.assert_clean()
 
 
 def test_unsaved_project_uses_the_recording_folder(tmp_path, spool):

@@ -9,7 +9,7 @@
 -- The new take: AddTakeToMediaItem, a MIDI source from PCM_Source_CreateFromType, given data and
 -- the item's length through the item state chunk, then MIDI_InsertNote/MIDI_InsertCC at PPQ
 -- positions from MIDI_GetPPQPosFromProjTime, with the item's position, start offset and playrate
--- as they are when the result is applied.
+-- as they are when the result is applied. A take that cannot be finished is removed again.
 
 local context = require('reascribe.context')
 local json = require('reascribe.json')
@@ -17,14 +17,13 @@ local spool = require('reascribe.spool')
 
 local apply = {}
 
-apply.EXT_SECTION = 'reascribe'
 local RESULT_EXT = 'P_EXT:reascribe_result'
-local PROTOCOL = 1
 local UNDO_STATE_ALL = -1
 local CC_STATUS = 0xB0 -- control change, channel voice message type
 local MIDI_CHANNEL = 0
 local MIDI_TICKS_PER_QN = 960 -- resolution of the MIDI sources the bridge creates (REAPER's default)
 local MIN_VELOCITY, MAX_MIDI = 1, 127
+local PEDAL_DOWN = 64 -- a controller value from here up is "on" (sustain and soft pedal)
 local REQUEST_FOLDERS = { 'archive', 'processing', 'inbox' } -- where the daemon keeps a request
 
 local function plural(n, word)
@@ -35,26 +34,28 @@ local function list(value)
   return json.is_array(value) and value or {}
 end
 
-local function open_projects()
-  local out, i = {}, 0
-  while true do
-    local proj, file = reaper.EnumProjects(i)
-    if not proj then return out end
-    out[#out + 1] = { proj = proj, file = file or '' }
-    i = i + 1
-  end
-end
-
 local function proj_ext(proj, key)
-  local _, value = reaper.GetProjExtState(proj, apply.EXT_SECTION, key)
+  local _, value = reaper.GetProjExtState(proj, spool.EXT_SECTION, key)
   return value
 end
 
-local function find_take(projects, guid)
-  for _, p in ipairs(projects) do
-    local take = reaper.GetMediaItemTakeByGUID(p.proj, guid)
-    if take then return take, p.proj end
+-- The take with this GUID: in the project first (the one the request came from), then in the others.
+local function find_take(projects, guid, first)
+  if first then
+    local take = reaper.GetMediaItemTakeByGUID(first, guid)
+    if take then return take, first end
   end
+  for _, p in ipairs(projects) do
+    if p.proj ~= first then
+      local take = reaper.GetMediaItemTakeByGUID(p.proj, guid)
+      if take then return take, p.proj end
+    end
+  end
+end
+
+local function take_guid(take)
+  local _, guid = reaper.GetSetMediaItemTakeInfo_String(take, 'GUID', '', false)
+  return guid
 end
 
 -- Request bookkeeping ------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ end
 function apply.remember_request(proj, request)
   local sources = {}
   for _, item in ipairs(request.items) do sources[item.take_guid] = item.source.path end
-  reaper.SetProjExtState(proj, apply.EXT_SECTION, 'request:' .. request.id, json.encode({ sources = sources }))
+  reaper.SetProjExtState(proj, spool.EXT_SECTION, 'request:' .. request.id, json.encode({ sources = sources }))
 end
 
 -- What is known about the request of a result: the open project it came from (if it is open) and
@@ -110,49 +111,107 @@ local function finite(x)
   return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge
 end
 
--- Notes {start_s, end_s, pitch, velocity} and CCs {time_s, controller, value} in project seconds.
--- timing: the item's values now (position_s, length_s, start_offset_s, playrate, semitones).
--- Notes starting outside the item are dropped and cut at its end; for each controller the last
--- value before the item start is placed at the start (so a pedal held into the item stays down).
--- Returns notes, ccs, and how many events were dropped.
+local function midi_value(x)
+  local v = math.tointeger(x)
+  return v and v >= 0 and v <= MAX_MIDI and v or nil
+end
+
+-- Notes {start_s, end_s, pitch, velocity} and CCs {time_s, controller, value[, at_end]} in project
+-- seconds. timing: the item's values now (position_s, length_s, start_offset_s, playrate, semitones).
+-- Notes are cut to the item: one sounding when the item starts starts there, with its velocity.
+-- For each controller (values from PEDAL_DOWN up are "down"): a value held down into the item is set
+-- again at its start, unless an event of that controller is exactly there; a value still down at the
+-- item end is released on the item's last tick (at_end = true; the value is the controller's next
+-- value after the item if that is up, else 0), so no pedal stays down after the take. CCs are in time
+-- order, events at the same time in the order of the result. Returns notes, ccs, how many events lie
+-- outside the item (or outside the MIDI range after transposing) and how many are malformed.
 function apply.map_events(result_item, timing)
   local t0 = timing.position_s
   local t1 = t0 + timing.length_s
   local function to_project(source_s)
     return t0 + (source_s - timing.start_offset_s) / timing.playrate
   end
-  local notes, ccs, dropped = {}, {}, 0
+  local notes, dropped, invalid = {}, 0, 0
   for _, n in ipairs(list(result_item.notes)) do
-    local ok = type(n) == 'table' and finite(n[1]) and finite(n[2]) and math.tointeger(n[3]) and finite(n[4])
-    local start_s = ok and to_project(n[1])
-    local pitch = ok and math.tointeger(n[3]) + timing.semitones
-    if ok and start_s >= t0 and start_s < t1 and n[2] > n[1] and pitch >= 0 and pitch <= MAX_MIDI then
-      local velocity = math.max(MIN_VELOCITY, math.min(MAX_MIDI, math.floor(n[4] + 0.5)))
-      notes[#notes + 1] = { start_s, math.min(to_project(n[2]), t1), pitch, velocity }
-    else
-      dropped = dropped + 1
-    end
-  end
-  local held = {} -- controller -> {time_s, value} of its last event before the item
-  for _, c in ipairs(list(result_item.cc)) do
-    local ok = type(c) == 'table' and finite(c[1]) and math.tointeger(c[2]) and math.tointeger(c[3])
-    local controller, value = ok and math.tointeger(c[2]), ok and math.tointeger(c[3])
-    if ok and controller >= 0 and controller <= MAX_MIDI and value >= 0 and value <= MAX_MIDI then
-      local t = to_project(c[1])
-      if t < t0 then
-        if not held[controller] or held[controller][1] <= t then held[controller] = { t, value } end
-      elseif t < t1 then
-        ccs[#ccs + 1] = { t, controller, value }
+    if type(n) == 'table' and finite(n[1]) and finite(n[2]) and n[2] > n[1] and midi_value(n[3]) and finite(n[4]) then
+      local start_s, end_s = math.max(to_project(n[1]), t0), math.min(to_project(n[2]), t1)
+      local pitch = midi_value(n[3]) + timing.semitones
+      if start_s < end_s and pitch >= 0 and pitch <= MAX_MIDI then
+        local velocity = math.max(MIN_VELOCITY, math.min(MAX_MIDI, math.floor(n[4] + 0.5)))
+        notes[#notes + 1] = { start_s, end_s, pitch, velocity }
       else
         dropped = dropped + 1
       end
     else
-      dropped = dropped + 1
+      invalid = invalid + 1
     end
   end
-  for controller, last in pairs(held) do ccs[#ccs + 1] = { t0, controller, last[2] } end
-  table.sort(ccs, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
-  return notes, ccs, dropped
+
+  local inside, held, after, at_start = {}, {}, {}, {} -- held/after/at_start: per controller
+  for i, c in ipairs(list(result_item.cc)) do
+    local controller, value = type(c) == 'table' and midi_value(c[2]), type(c) == 'table' and midi_value(c[3])
+    if controller and value and finite(c[1]) then
+      local t = to_project(c[1])
+      if t < t0 then
+        if not held[controller] or held[controller].t <= t then held[controller] = { t = t, value = value } end
+      elseif t < t1 then
+        inside[#inside + 1] = { t, controller, value, order = i }
+        if t == t0 then at_start[controller] = true end
+      else
+        dropped = dropped + 1
+        if not after[controller] or t < after[controller].t then after[controller] = { t = t, value = value } end
+      end
+    else
+      invalid = invalid + 1
+    end
+  end
+  for controller = 0, MAX_MIDI do
+    local last = held[controller]
+    if last and last.value >= PEDAL_DOWN and not at_start[controller] then
+      inside[#inside + 1] = { t0, controller, last.value, order = controller - MAX_MIDI - 1 } -- before the rest
+    end
+  end
+  table.sort(inside, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a.order < b.order) end)
+
+  local ccs, state = {}, {}
+  for _, c in ipairs(inside) do
+    ccs[#ccs + 1] = { c[1], c[2], c[3] }
+    state[c[2]] = c[3]
+  end
+  for controller = 0, MAX_MIDI do
+    if state[controller] and state[controller] >= PEDAL_DOWN then
+      local next_value = after[controller] and after[controller].value
+      ccs[#ccs + 1] = { t1, controller, next_value and next_value < PEDAL_DOWN and next_value or 0, true }
+    end
+  end
+  return notes, ccs, dropped, invalid
+end
+
+-- Notes {start_tick, end_tick, pitch, velocity} on one channel, where a note-on of a pitch that
+-- sounds would cut it (or its note-off the new note): each note ends no later than the next start of
+-- its pitch. Of notes of a pitch starting on the same tick only the last one in the list stays.
+-- Returns the notes (by pitch, then start) and how many were left out.
+function apply.without_overlaps(notes)
+  local order = {}
+  for i = 1, #notes do order[i] = i end
+  table.sort(order, function(a, b)
+    local na, nb = notes[a], notes[b]
+    if na[3] ~= nb[3] then return na[3] < nb[3] end
+    if na[1] ~= nb[1] then return na[1] < nb[1] end
+    return a < b
+  end)
+  local out, doubled = {}, 0
+  for k, i in ipairs(order) do
+    local n, following = notes[i], notes[order[k + 1]]
+    local end_tick = n[2]
+    if following and following[3] == n[3] then end_tick = math.min(end_tick, following[1]) end
+    if end_tick > n[1] then
+      out[#out + 1] = { n[1], end_tick, n[3], n[4] }
+    else
+      doubled = doubled + 1
+    end
+  end
+  return out, doubled
 end
 
 -- The audio take's timing now: the pitch follows D_PITCH, plus the playrate when pitch is not preserved.
@@ -186,44 +245,69 @@ local function plan_item(take, proj, result_item, expected_path, id)
   if reaper.GetTakeNumStretchMarkers(take) > 0 then
     return nil, label .. ' now has stretch markers; remove them (Item > Stretch markers > Remove all) and transcribe it again'
   end
+  local problem = context.playback_problem(item, take)
+  if problem then return nil, label .. ' now ' .. problem .. ', then transcribe it again' end
   local path = context.take_source_path(take)
   if expected_path and path ~= expected_path then
     return nil, label .. ' now plays a different audio file than the one transcribed; transcribe it again'
   end
   local timing = item_timing(item, take)
   if not (timing.playrate > 0) then return nil, label .. ' has no valid playrate' end
-  local notes, ccs = apply.map_events(result_item, timing)
+  local notes, ccs, dropped, invalid = apply.map_events(result_item, timing)
   if #notes == 0 then return nil, 'no piano notes were found in the part of ' .. label .. ' that plays' end
-  return { item = item, proj = proj, name = name, label = label, notes = notes, ccs = ccs }
+  return {
+    item = item, proj = proj, name = name, label = label, notes = notes, ccs = ccs,
+    end_s = timing.position_s + timing.length_s, dropped = dropped, invalid = invalid,
+  }
 end
 
 local function to_ppq(take, time_s)
   return math.floor(reaper.MIDI_GetPPQPosFromProjTime(take, time_s) + 0.5)
 end
 
--- First and last line of the top-level <SOURCE block of the take whose GUID is guid, in the lines
--- of an item state chunk. A take's lines run from its TAKE line (or the item start) to the next one.
-local function find_source_block(lines, guid)
-  local depth, take = 0, {}
+-- Item state chunks --------------------------------------------------------------------------------
+
+local function chunk_lines(item)
+  local ok, chunk = reaper.GetItemStateChunk(item, '', false)
+  if not ok then return nil, 'REAPER did not give the item state' end
+  local lines = {}
+  for line in (chunk:sub(-1) == '\n' and chunk or chunk .. '\n'):gmatch('(.-)\r?\n') do lines[#lines + 1] = line end
+  return lines
+end
+
+local function set_chunk_lines(item, lines)
+  return reaper.SetItemStateChunk(item, table.concat(lines, '\n') .. '\n', false)
+end
+
+-- The take with this GUID in the lines of an item state chunk: {first, last, source_first,
+-- source_last}. A take runs from its TAKE line (the first take has none: first is nil) to the line
+-- before the next TAKE line or the item's end; source_* is its top-level <SOURCE block.
+local function chunk_take(lines, guid)
+  local takes, depth = { {} }, 0
   for i, line in ipairs(lines) do
     local text = line:match('^%s*(.-)%s*$')
+    local take = takes[#takes]
     if depth == 1 then
       if text == 'TAKE' or text:match('^TAKE%s') then
-        if take.is_it then break end
-        take = {}
+        take.last = i - 1
+        take = { first = i }
+        takes[#takes + 1] = take
       end
       local line_guid = text:match('^GUID%s+(%S+)')
-      if line_guid and line_guid:upper() == guid:upper() then take.is_it = true end
-      if text:match('^<SOURCE') and not take.first then take.first = i end
+      if line_guid then take.guid = line_guid:upper() end
+      if text:match('^<SOURCE') and not take.source_first then take.source_first = i end
     end
     if text:sub(1, 1) == '<' then
       depth = depth + 1
     elseif text == '>' then
       depth = depth - 1
-      if depth == 1 and take.first and not take.last then take.last = i end
+      if depth == 1 and take.source_first and not take.source_last then take.source_last = i end
+      if depth == 0 and not take.last then take.last = i - 1 end
     end
   end
-  if take.is_it and take.first and take.last then return take.first, take.last end
+  for _, take in ipairs(takes) do
+    if take.guid == guid:upper() then return take end
+  end
 end
 
 -- A take whose source comes from PCM_Source_CreateFromType('MIDI') has no MIDI data in REAPER, so
@@ -232,13 +316,13 @@ end
 -- loops nor stops early (the recipe of forum.cockos.com/showthread.php?t=100864). Setting the chunk
 -- rebuilds the item's takes: returns the new take, looked up again by GUID.
 local function give_midi_source_data(item, take, proj)
-  local _, guid = reaper.GetSetMediaItemTakeInfo_String(take, 'GUID', '', false)
-  local ok, chunk = reaper.GetItemStateChunk(item, '', false)
-  if not ok then error('REAPER did not give the item state', 0) end
-  local lines = {}
-  for line in (chunk:sub(-1) == '\n' and chunk or chunk .. '\n'):gmatch('(.-)\r?\n') do lines[#lines + 1] = line end
-  local first, last = find_source_block(lines, guid)
-  if not first then error('the new take is missing from the item state', 0) end
+  local guid = take_guid(take)
+  local lines, err = chunk_lines(item)
+  if not lines then error(err, 0) end
+  local found = chunk_take(lines, guid)
+  if not (found and found.source_first and found.source_last) then
+    error('the new take is missing from the item state', 0)
+  end
   local position_s = reaper.GetMediaItemInfo_Value(item, 'D_POSITION')
   local end_s = position_s + reaper.GetMediaItemInfo_Value(item, 'D_LENGTH')
   local length_qn = reaper.TimeMap2_timeToQN(proj, end_s) - reaper.TimeMap2_timeToQN(proj, position_s)
@@ -248,12 +332,10 @@ local function give_midi_source_data(item, take, proj)
     string.format('E %d b0 7b 00', math.floor(length_qn * MIDI_TICKS_PER_QN + 0.5)), -- all notes off: the end
     '>',
   }
-  local out = table.move(lines, 1, first - 1, 1, {})
+  local out = table.move(lines, 1, found.source_first - 1, 1, {})
   table.move(source, 1, #source, #out + 1, out)
-  table.move(lines, last + 1, #lines, #out + 1, out)
-  if not reaper.SetItemStateChunk(item, table.concat(out, '\n') .. '\n', false) then
-    error('REAPER refused the item state', 0)
-  end
+  table.move(lines, found.source_last + 1, #lines, #out + 1, out)
+  if not set_chunk_lines(item, out) then error('REAPER refused the item state', 0) end
   local new_take = reaper.GetMediaItemTakeByGUID(proj, guid)
   if not new_take or reaper.MIDI_GetPPQPosFromProjTime(new_take, position_s) < -0.5 then
     error('REAPER did not accept MIDI in the new take', 0)
@@ -261,43 +343,101 @@ local function give_midi_source_data(item, take, proj)
   return new_take
 end
 
-local function write_take(plan, id, kind)
-  local take = reaper.AddTakeToMediaItem(plan.item)
+-- Take the take with this GUID out of the item again (through its state chunk) and make the take
+-- with active_guid active. Returns true, or nil, why.
+local function remove_take(item, proj, guid, active_guid)
+  local lines, err = chunk_lines(item)
+  if not lines then return nil, err end
+  local found = chunk_take(lines, guid)
+  if not (found and found.first) then return nil, 'it is missing from the item state' end
+  local out = table.move(lines, 1, found.first - 1, 1, {})
+  table.move(lines, found.last + 1, #lines, #out + 1, out)
+  if not set_chunk_lines(item, out) then return nil, 'REAPER refused the item state' end
+  local active = active_guid and reaper.GetMediaItemTakeByGUID(proj, active_guid)
+  if active then reaper.SetActiveTake(active) end
+  return true
+end
+
+-- Writing ------------------------------------------------------------------------------------------
+
+-- Give the new take its MIDI and make it active. Returns what was written: {notes, ccs, doubled,
+-- refused}. Raises when nothing could be written.
+local function fill_take(plan, take, id, kind)
   reaper.SetMediaItemTake_Source(take, reaper.PCM_Source_CreateFromType('MIDI'))
   take = give_midi_source_data(plan.item, take, plan.proj)
   reaper.GetSetMediaItemTakeInfo_String(take, 'P_NAME', plan.name .. ' ' .. kind, true)
   reaper.GetSetMediaItemTakeInfo_String(take, RESULT_EXT, id, true)
-  local refused = 0
+  -- Events on ticks inside the source (its end is the all-notes-off at the item's end).
+  local last_tick = to_ppq(take, plan.end_s) - 1
+  local ticks = {}
   for _, n in ipairs(plan.notes) do
-    local start_ppq = to_ppq(take, n[1])
-    local end_ppq = math.max(start_ppq + 1, to_ppq(take, n[2]))
-    if not reaper.MIDI_InsertNote(take, false, false, start_ppq, end_ppq, MIDI_CHANNEL, n[3], n[4], true) then
-      refused = refused + 1
+    local start_ppq = math.min(to_ppq(take, n[1]), last_tick)
+    ticks[#ticks + 1] = { start_ppq, math.min(math.max(start_ppq + 1, to_ppq(take, n[2])), last_tick + 1), n[3], n[4] }
+  end
+  local notes, doubled = apply.without_overlaps(ticks)
+  -- Of several events of a controller on one tick only the last counts, so REAPER's order of
+  -- same-tick events (MIDI_Sort) cannot matter.
+  local ccs, final = {}, {}
+  for i, c in ipairs(plan.ccs) do
+    local tick = c[4] and last_tick or math.max(0, math.min(to_ppq(take, c[1]), last_tick))
+    ccs[i] = { tick, c[2], c[3] }
+    final[c[2] .. ':' .. tick] = i
+  end
+  local stats = { notes = 0, ccs = 0, doubled = doubled, refused = 0 }
+  for _, n in ipairs(notes) do
+    if reaper.MIDI_InsertNote(take, false, false, n[1], n[2], MIDI_CHANNEL, n[3], n[4], true) then
+      stats.notes = stats.notes + 1
+    else
+      stats.refused = stats.refused + 1
     end
   end
-  for _, c in ipairs(plan.ccs) do
-    if not reaper.MIDI_InsertCC(take, false, false, to_ppq(take, c[1]), CC_STATUS, MIDI_CHANNEL, c[2], c[3]) then
-      refused = refused + 1
+  for i, c in ipairs(ccs) do
+    if final[c[2] .. ':' .. c[1]] == i then
+      if reaper.MIDI_InsertCC(take, false, false, c[1], CC_STATUS, MIDI_CHANNEL, c[2], c[3]) then
+        stats.ccs = stats.ccs + 1
+      else
+        stats.refused = stats.refused + 1
+      end
     end
   end
   reaper.MIDI_Sort(take)
+  if stats.notes + stats.ccs == 0 then error('REAPER refused all ' .. plural(stats.refused, 'MIDI event'), 0) end
   reaper.SetActiveTake(take)
   reaper.UpdateItemInProject(plan.item)
-  if refused > 0 then error('REAPER refused ' .. plural(refused, 'MIDI event'), 0) end
+  return stats
+end
+
+-- Add the plan's take to its item; what was written (see fill_take). When the take cannot be
+-- finished it is removed again, and the error says why.
+local function write_take(plan, id, kind)
+  local active = reaper.GetActiveTake(plan.item)
+  local active_guid = active and take_guid(active)
+  local take = reaper.AddTakeToMediaItem(plan.item)
+  if not take then error('REAPER did not add a take to the item', 0) end
+  local guid = take_guid(take)
+  local ok, result = pcall(fill_take, plan, take, id, kind)
+  if ok then return result end
+  local removed, why = remove_take(plan.item, plan.proj, guid, active_guid)
+  if removed then error(tostring(result), 0) end
+  error(tostring(result) .. '; the unfinished take it left on the item could not be removed (' .. why
+    .. '), delete it by hand', 0)
 end
 
 -- One undo block for the plans of one project; each item in its own pcall so the block always
--- closes. Returns how many items got their take.
-local function write_group(group, id, kind, failures)
+-- closes. Adds what was written to totals; returns how many items got their take.
+local function write_group(group, id, kind, failures, totals)
   local done = 0
   reaper.PreventUIRefresh(1)
   reaper.Undo_BeginBlock2(group.proj)
   for _, plan in ipairs(group.plans) do
-    local ok, err = pcall(write_take, plan, id, kind)
+    local ok, stats = pcall(write_take, plan, id, kind)
     if ok then
       done = done + 1
+      for key, n in pairs(stats) do totals[key] = totals[key] + n end
+      totals.dropped = totals.dropped + plan.dropped
+      totals.invalid = totals.invalid + plan.invalid
     else
-      failures[#failures + 1] = plan.label .. ': ' .. tostring(err)
+      failures[#failures + 1] = plan.label .. ': ' .. tostring(stats)
     end
   end
   reaper.Undo_EndBlock2(group.proj, 'reascribe: transcribe ' .. kind .. ' (' .. plural(#group.plans, 'item') .. ')',
@@ -330,11 +470,20 @@ local function reject(dir, id, doc, text, reason, line)
   return { state = 'failed', line = line or ('reascribe: ' .. id .. ': ' .. reason) }
 end
 
-local function summary(kind, applied, present, notes, pedals, failures)
+local function summary(kind, applied, present, totals, failures)
   local parts = {}
   if applied > 0 then
-    parts[#parts + 1] = string.format('added a %s take to %s (%s, %s)', kind, plural(applied, 'item'),
-      plural(notes, 'note'), plural(pedals, 'pedal event'))
+    local left_out = {}
+    local function add(count, text)
+      if count > 0 then left_out[#left_out + 1] = text end
+    end
+    add(totals.dropped, plural(totals.dropped, 'event') .. ' outside the item left out')
+    add(totals.doubled, plural(totals.doubled, 'doubled note') .. ' left out')
+    add(totals.invalid, plural(totals.invalid, 'malformed event') .. ' ignored')
+    add(totals.refused, 'REAPER refused ' .. plural(totals.refused, 'MIDI event'))
+    parts[#parts + 1] = string.format('added a %s take to %s (%s, %s%s)', kind, plural(applied, 'item'),
+      plural(totals.notes, 'note'), plural(totals.ccs, 'pedal event'),
+      #left_out > 0 and '; ' .. table.concat(left_out, '; ') or '')
   end
   if present > 0 then parts[#parts + 1] = plural(present, 'item') .. ' already had it' end
   if #failures > 0 then
@@ -357,12 +506,12 @@ function apply.result(dir, id)
   if doc.id ~= id then
     return reject(dir, id, doc, text, 'The result file is named ' .. id .. ' but is for ' .. tostring(doc.id) .. '.')
   end
-  if doc.protocol ~= PROTOCOL then
+  if doc.protocol ~= spool.PROTOCOL then
     return reject(dir, id, doc, text, 'The result uses protocol ' .. tostring(doc.protocol) .. ' but these scripts speak '
-      .. PROTOCOL .. '; update reascribe and its REAPER scripts to the same version.')
+      .. spool.PROTOCOL .. '; update reascribe and its REAPER scripts to the same version.')
   end
   local kind = type(doc.kind) == 'string' and doc.kind:match('^[%w_]+$') or 'piano'
-  local projects = open_projects()
+  local projects = context.open_projects()
   if already_applied(dir, id, projects) then
     spool.move(outbox_path(dir, id), spool.join(dir, 'done', id .. '.json'))
     return { state = 'already', line = 'reascribe: ' .. id .. ' was already applied.' }
@@ -382,7 +531,7 @@ function apply.result(dir, id)
     elseif r.status ~= 'done' then
       failures[#failures + 1] = type(r.error) == 'string' and r.error or ('item ' .. n .. ' was not transcribed')
     else
-      local take, proj = find_take(projects, r.take_guid)
+      local take, proj = find_take(projects, r.take_guid, info.proj)
       if not take then
         missing = missing + 1
       else
@@ -406,15 +555,12 @@ function apply.result(dir, id)
   if missing > 0 and not found and not info.proj then return { state = 'waiting' } end
   for _ = 1, missing do failures[#failures + 1] = 'the item was deleted' end
 
-  local applied, notes, pedals = 0, 0, 0
+  local applied = 0
+  local totals = { notes = 0, ccs = 0, dropped = 0, doubled = 0, invalid = 0, refused = 0 }
   for _, group in ipairs(groups) do
-    applied = applied + write_group(group, id, kind, failures)
-    for _, plan in ipairs(group.plans) do
-      notes = notes + #plan.notes
-      pedals = pedals + #plan.ccs
-    end
+    applied = applied + write_group(group, id, kind, failures, totals)
   end
-  local text_line = summary(kind, applied, present, notes, pedals, failures)
+  local text_line = summary(kind, applied, present, totals, failures)
   if applied + present == 0 then
     local reason = #failures > 0 and ('No item could be applied: ' .. table.concat(failures, '; ') .. '.')
         or 'The result names no items.'
@@ -423,8 +569,8 @@ function apply.result(dir, id)
   spool.mark_applied(dir, id)
   if info.proj then by_proj[info.proj] = by_proj[info.proj] or { proj = info.proj } end
   for proj in pairs(by_proj) do
-    reaper.SetProjExtState(proj, apply.EXT_SECTION, 'applied:' .. id, '1')
-    reaper.SetProjExtState(proj, apply.EXT_SECTION, 'request:' .. id, '')
+    reaper.SetProjExtState(proj, spool.EXT_SECTION, 'applied:' .. id, '1')
+    reaper.SetProjExtState(proj, spool.EXT_SECTION, 'request:' .. id, '')
   end
   spool.move(outbox_path(dir, id), spool.join(dir, 'done', id .. '.json'))
   return { state = 'done', line = 'reascribe: ' .. id .. ': ' .. text_line .. '.' }

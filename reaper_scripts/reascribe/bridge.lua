@@ -7,6 +7,7 @@
 -- one's lock is stale, then takes over.
 
 local apply = require('reascribe.apply')
+local context = require('reascribe.context')
 local jobs = require('reascribe.jobs')
 local spool = require('reascribe.spool')
 
@@ -31,19 +32,17 @@ function bridge.new(dir, apply_action, print)
     waiting = {}, -- result ids whose project is not open, retried when the open projects change
     projects_key = '',
     seen_jobs = {},
+    finished_jobs = {}, -- ids of progress files in a final state: they never change, so are not read again
     next_poll = -math.huge,
     next_beat = -math.huge,
   }, bridge)
 end
 
+-- Changes when a project is opened, closed or saved under another name.
 local function projects_key()
-  local parts, i = {}, 0
-  while true do
-    local proj, file = reaper.EnumProjects(i)
-    if not proj then return table.concat(parts, '\n') end
-    parts[#parts + 1] = tostring(proj) .. '=' .. (file or '')
-    i = i + 1
-  end
+  local parts = {}
+  for _, p in ipairs(context.open_projects()) do parts[#parts + 1] = tostring(p.proj) .. '=' .. p.file end
+  return table.concat(parts, '\n')
 end
 
 function bridge:lock_path()
@@ -77,7 +76,7 @@ function bridge:beat()
 end
 
 function bridge:poll()
-  for _, line in ipairs(jobs.changes(self.seen_jobs, jobs.read_all(self.dir))) do
+  for _, line in ipairs(jobs.changes(self.seen_jobs, jobs.read_all(self.dir, self.finished_jobs))) do
     self.print('!SHOW:' .. line)
   end
   local key = projects_key()

@@ -7,6 +7,18 @@ local spool = require('reascribe.spool')
 local context = {}
 
 context.MAX_ITEMS = 256 -- the daemon refuses larger requests
+local LOOP_TOLERANCE_S = 0.001 -- an item this much longer than one pass of its file does not loop
+
+-- The open project tabs in order: { {proj = ReaProject, file = ".rpp path or ''"}, ... }.
+function context.open_projects()
+  local out, i = {}, 0
+  while true do
+    local proj, file = reaper.EnumProjects(i)
+    if not proj then return out end
+    out[#out + 1] = { proj = proj, file = file or '' }
+    i = i + 1
+  end
+end
 
 -- The root of a source chain (sections and reversed sources wrap their parent).
 function context.root_source(source)
@@ -36,6 +48,32 @@ function context.file_size(path)
   return size
 end
 
+-- Why the item does not simply play [start offset, start offset + length * playrate] of its file, as
+-- the rest of a sentence that starts with the take's name and ends with "first." or ", then ...";
+-- nil when it does. The request sends the root file and its seconds, so a section (reversed takes are
+-- sections too: D_STARTOFFS counts inside them) or a loop would transcribe the wrong audio.
+function context.playback_problem(item, take)
+  local source = reaper.GetMediaItemTake_Source(take)
+  if not source then return nil end
+  if reaper.GetMediaSourceParent(source) then
+    return 'plays a section of its file or is reversed; glue it (Item > Glue items)'
+  end
+  local length, is_qn = reaper.GetMediaSourceLength(source)
+  if is_qn or not (length > 0) then return nil end
+  local offset = reaper.GetMediaItemTakeInfo_Value(take, 'D_STARTOFFS')
+  local item_s = reaper.GetMediaItemInfo_Value(item, 'D_LENGTH')
+  local last = offset + item_s * reaper.GetMediaItemTakeInfo_Value(take, 'D_PLAYRATE')
+  if reaper.GetMediaItemInfo_Value(item, 'B_LOOPSRC') ~= 0 then
+    if offset < 0 or offset >= length or last > length + LOOP_TOLERANCE_S then
+      return 'loops its audio; reascribe transcribes one pass — trim the item to one pass or glue it'
+    end
+  elseif offset >= length then
+    return 'starts after the end of its audio file, so it plays nothing; set an earlier "Start in source" in its'
+      .. ' item properties'
+  end
+  return nil
+end
+
 function context.take_name(take)
   local _, name = reaper.GetSetMediaItemTakeInfo_String(take, 'P_NAME', '', false)
   return name
@@ -58,6 +96,8 @@ function context.item_entry(item)
   local name = context.take_name(take)
   local path, why = context.take_source_path(take)
   if not path then return nil, string.format('"%s" %s.', name, why) end
+  local problem = context.playback_problem(item, take)
+  if problem then return nil, string.format('"%s" %s first.', name, problem) end
   local size, err = context.file_size(path)
   if not size then return nil, string.format('"%s": its audio file cannot be read (%s).', name, err) end
   local _, item_guid = reaper.GetSetMediaItemInfo_String(item, 'GUID', '', false)

@@ -6,15 +6,20 @@ local spool = require('reascribe.spool')
 local jobs = {}
 
 local ACTIVE = { queued = true, running = true }
+local FINAL = { done = true, failed = true, cancelled = true } -- the daemon never changes these files again
 local PROGRESS_STEP = 0.1 -- the console gets a line per 10 % of progress, not per update
 local MAX_MESSAGE = 60 -- characters of the daemon's message shown per job
 
--- Every readable progress file, sorted by id (oldest first), with fields checked.
-function jobs.read_all(dir)
+-- Every readable progress file, sorted by id (oldest first), with fields checked. finished (optional,
+-- kept by the caller between calls): ids of files seen in a final state; they are left out and never
+-- read again (the bridge polls often). Ids whose file is gone are forgotten.
+function jobs.read_all(dir, finished)
   local folder = spool.join(dir, 'jobs')
-  local out = {}
+  local out, listed = {}, {}
   for _, id in ipairs(spool.list(folder)) do
-    local doc = spool.read_json(spool.join(folder, id .. '.json'))
+    listed[id] = true
+    local doc = not (finished and finished[id]) and spool.read_json(spool.join(folder, id .. '.json'))
+    if finished and type(doc) == 'table' and FINAL[doc.state] then finished[id] = true end
     if type(doc) == 'table' and type(doc.state) == 'string' then
       local progress = tonumber(doc.progress) or 0
       out[#out + 1] = {
@@ -26,12 +31,15 @@ function jobs.read_all(dir)
       }
     end
   end
+  for id in pairs(finished or {}) do
+    if not listed[id] then finished[id] = nil end
+  end
   return out
 end
 
-function jobs.active(dir)
+function jobs.active(dir, finished)
   local out = {}
-  for _, job in ipairs(jobs.read_all(dir)) do
+  for _, job in ipairs(jobs.read_all(dir, finished)) do
     if ACTIVE[job.state] then out[#out + 1] = job end
   end
   return out

@@ -8,6 +8,8 @@ local json = require('reascribe.json')
 
 local spool = {}
 
+spool.PROTOCOL = 1 -- docs/protocol.md: the version requests carry and results must carry
+spool.EXT_SECTION = 'reascribe' -- ExtState and ProjExtState section of every reascribe key
 spool.SETTINGS_FILE = 'reascribe_settings.lua'
 spool.ENV_VAR = 'REASCRIBE_SPOOL'
 spool.HEARTBEAT_STALE_S = 10 -- a heartbeat older than this means its writer is gone
@@ -47,13 +49,29 @@ function spool.new_id(now)
   return os.date('!%Y%m%dT%H%M%S', now or os.time()) .. string.format('-%08x', math.random(0, 0xFFFFFFFF))
 end
 
--- Settings of `reascribe install-reaper`: <script dir>/reascribe_settings.lua returning a table.
--- Returns the table ({} when there is none) and, when the file exists but is broken, a message.
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if not f then return false end
+  f:close()
+  return true
+end
+
+-- The folder above a folder path that ends with a separator ("a/b/" -> "a/"), or nil.
+local function parent_dir(dir)
+  return dir:match('^(.*[/\\])[^/\\]+[/\\]$')
+end
+
+-- Settings of `reascribe install-reaper`: reascribe_settings.lua returning a table, next to the script
+-- or one folder up (install-reaper writes it into Scripts/reascribe/, ReaPack installs the scripts into
+-- Scripts/reascribe/<category>/). Returns the table ({} when there is none) and, when the file exists
+-- but is broken, a message.
 function spool.read_settings(script_dir)
   local path = script_dir .. spool.SETTINGS_FILE
-  local f = io.open(path, 'rb')
-  if not f then return {} end
-  f:close()
+  if not exists(path) then
+    local up = parent_dir(script_dir)
+    path = up and up .. spool.SETTINGS_FILE
+    if not path or not exists(path) then return {} end
+  end
   local chunk, err = loadfile(path, 't', {})
   if not chunk then return {}, err end
   local ok, value = pcall(chunk)
@@ -79,6 +97,14 @@ function spool.resolve_dir(settings)
     return appdata .. '\\reascribe\\spool'
   end
   return (os.getenv('HOME') or '') .. '/.reascribe/spool'
+end
+
+-- What every entry script starts with: its settings (see read_settings) and the spool folder they
+-- choose. A broken settings file is ignored and said through print(line).
+function spool.configure(script_dir, print)
+  local settings, err = spool.read_settings(script_dir)
+  if err then print('reascribe: ignoring broken settings: ' .. err) end
+  return settings, spool.resolve_dir(settings)
 end
 
 -- Create the folders the scripts write into; true or nil, message.
@@ -108,10 +134,13 @@ function spool.read_json(path)
   return json.decode(data)
 end
 
--- Rename, replacing the target: Windows refuses to rename onto an existing file.
+-- Rename, replacing the target. Windows refuses to rename onto an existing file: then the target is
+-- removed and the rename tried again, but only while the source is still there (when it is gone,
+-- someone else moved it and the target is theirs).
 function spool.move(src, dst)
   local ok, err = os.rename(src, dst)
   if ok then return true end
+  if not (exists(src) and exists(dst)) then return nil, err end
   os.remove(dst)
   ok, err = os.rename(src, dst)
   if ok then return true end

@@ -34,6 +34,15 @@ ITEM_KEYS = {"D_POSITION", "D_LENGTH", "B_LOOPSRC", "I_CURTAKE", "B_UISEL", "B_M
 TAKE_KEYS = {"D_STARTOFFS", "D_PLAYRATE", "D_PITCH", "B_PPITCH", "IP_TAKENUMBER", "D_VOL"}
 CC_STATUS = {0xA0, 0xB0, 0xC0, 0xD0, 0xE0}
 
+# What a call returns when REAPER refuses it (FakeReaper.refuse): tests use it to make REAPER say no.
+REFUSED_VALUES: dict[str, Any] = {
+    "AddTakeToMediaItem": None,
+    "GetItemStateChunk": (False, ""),
+    "SetItemStateChunk": False,
+    "MIDI_InsertNote": False,
+    "MIDI_InsertCC": False,
+}
+
 
 def named_id(section: int, path: str) -> str:
     """A stable "RS<40 hex>" command name for a script, like REAPER's reaper-kb.ini entries."""
@@ -239,6 +248,8 @@ class Api:
 
     @export
     def AddTakeToMediaItem(self, item):
+        # The new take is appended and the active take stays (whether REAPER makes the new take active:
+        # verify in REAPER; the scripts set the active take themselves either way).
         it = self._item(item)
         take = Take(guid=self.fake.new_guid(), item=it)
         it.takes.append(take)

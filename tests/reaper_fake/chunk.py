@@ -71,7 +71,9 @@ def _source_lines(src: Source | None) -> list[str]:
     if src.type == "MIDI":
         return ["<SOURCE MIDI"] + _midi_lines(src.midi) + [">"]
     if src.type == "SECTION":
-        return ["<SOURCE SECTION", f"LENGTH {_num(src.length_s)}", "STARTPOS 0"] + _source_lines(src.parent) + [">"]
+        mode = ["MODE 2"] if src.reversed else []  # MODE 2 (or 3 with a section) = reversed: verify in REAPER
+        return (["<SOURCE SECTION", f"LENGTH {_num(src.length_s)}"] + mode + ["STARTPOS 0"]
+                + _source_lines(src.parent) + [">"])
     return [f"<SOURCE {src.type}", f"FILE {quote(src.filename)}", ">"]
 
 
@@ -199,7 +201,8 @@ def _source_from(block: Block, old_files: dict[str, Source]) -> Source:
         if inner is None:
             raise ChunkError("a SECTION source has no inner <SOURCE")
         length = float(lines.get("LENGTH", ["0"])[0])
-        return Source("SECTION", "", length, parent=_source_from(inner, old_files))
+        reverse = lines.get("MODE", ["0"])[0] in ("2", "3")
+        return Source("SECTION", "", length, parent=_source_from(inner, old_files), reversed=reverse)
     if kind in FILE_TYPES:
         if "FILE" not in lines:
             raise ChunkError(f"a {kind} source has no FILE line")

@@ -3,7 +3,8 @@
 Each script run gets its own Lua state, as in REAPER, with ``reaper`` and ``gfx`` tables, the real
 ``io``/``os`` (file operations are traced in ``fake.file_ops``; ``os.exit``, ``os.execute`` and
 ``io.popen`` are violations because they would quit or block REAPER) and REAPER's default
-``package.path`` (scripts set their own). ``run_ticks`` advances a fake clock by 1/30 s per tick and
+``package.path`` (scripts set their own). With ``windows=True``, ``os.rename`` fails when the target
+exists, as it does on Windows. ``run_ticks`` advances a fake clock by 1/30 s per tick and
 runs each script's deferred callbacks once.
 
 Everything a correct script must never do is appended to ``fake.violations``; ``assert_clean()``
@@ -22,13 +23,16 @@ from typing import Any, Callable, NamedTuple
 
 from lupa.lua54 import LuaError, LuaRuntime
 
-from .api import EXPORTED, Api, ReaperError, named_id, ppq_to_time
+from .api import EXPORTED, REFUSED_VALUES, Api, ReaperError, named_id, ppq_to_time
 from .gfx import FakeGfx
 from .model import GuidFactory, Item, MidiData, Project, Source, Take, TempoMap, Track
 
 TICK_S = 1.0 / 30.0  # one defer cycle (REAPER runs deferred callbacks about 30 times a second)
 FIRST_COMMAND_ID = 54000  # where the fake starts numbering registered scripts
-SCRIPTS_SUBDIR = Path("Scripts") / "reascribe"
+SCRIPTS_SUBDIR = Path("Scripts") / "reascribe"  # where `reascribe install-reaper` puts the scripts
+REAPACK_SUBDIR = Path("Scripts") / "reascribe" / "Items"  # where ReaPack does: Scripts/<index name>/<category>
+STARTUP_SCRIPT = Path("Scripts") / "__startup.lua"  # REAPER runs it at start (community convention)
+EACCES = 13
 REPO_SCRIPTS = Path(__file__).resolve().parents[2] / "reaper_scripts"
 
 PRELUDE = r"""
@@ -47,10 +51,15 @@ gfx = {x = 0, y = 0, w = 0, h = 0, r = 1, g = 1, b = 1, a = 1,
        mouse_x = 0, mouse_y = 0, mouse_cap = 0, mouse_wheel = 0, texth = 16}
 for name, f in pairs(gfx_fns) do gfx[name] = wrap(f) end
 
-local record, violation, getenv = hooks.record, hooks.violation, hooks.getenv
+local record, violation, getenv, rename_refused = hooks.record, hooks.violation, hooks.getenv, hooks.rename_refused
 local io_open, os_rename, os_remove, os_getenv = io.open, os.rename, os.remove, os.getenv
 io.open = function(path, mode, ...) record("open", path, mode or "r") return io_open(path, mode, ...) end
-os.rename = function(a, b) record("rename", a, b) return os_rename(a, b) end
+os.rename = function(a, b)
+  record("rename", a, b)
+  local refused, message, code = rename_refused(a, b)
+  if refused then return nil, message, code end
+  return os_rename(a, b)
+end
 os.remove = function(a) record("remove", a, nil) return os_remove(a) end
 os.getenv = function(name)
   local set, value = getenv(name)
@@ -107,11 +116,17 @@ class MessageBox:
 
 
 class ScriptInstance:
-    """One run of a ReaScript: its Lua state, deferred callbacks and atexit handlers."""
+    """One run of a ReaScript: its Lua state, deferred callbacks and atexit handlers.
 
-    def __init__(self, fake: "FakeReaper", path: str, cmd_id: int = -1, section: int = 0) -> None:
+    ``path`` is the file REAPER knows the run by (get_action_context, relaunch checks); ``code`` is the file
+    that runs, when another one (e.g. __startup.lua doing ``dofile``) started it. Default: ``path``.
+    """
+
+    def __init__(self, fake: "FakeReaper", path: str, cmd_id: int = -1, section: int = 0,
+                 code: str | None = None) -> None:
         self.fake = fake
         self.path = str(path)
+        self.code = str(code) if code is not None else self.path
         self.name = os.path.basename(self.path)
         self.cmd_id = cmd_id
         self.section = section
@@ -130,7 +145,8 @@ class ScriptInstance:
         api = Api(fake, self)
         raw = {name: fake.guard(name, getattr(api, name)) for name in fake.api_names}
         hooks = self.lua.table_from(
-            {"record": fake.record_file_op, "violation": fake.violation, "getenv": fake.getenv}
+            {"record": fake.record_file_op, "violation": fake.violation, "getenv": fake.getenv,
+             "rename_refused": fake.rename_refused}
         )
         self.gfx.table = self.lua.execute(
             PRELUDE, self.lua.table_from(raw), self.lua.table_from(self.gfx.functions()), hooks
@@ -149,11 +165,11 @@ class ScriptInstance:
 
     def start(self) -> None:
         self.running = True
-        chunk, err = self.lua.globals().loadfile(self.path), None
+        chunk, err = self.lua.globals().loadfile(self.code), None
         if isinstance(chunk, tuple):
             chunk, err = chunk[0], chunk[1]
         if chunk is None:
-            self.fail(f"cannot load {self.path}: {err}")
+            self.fail(f"cannot load {self.code}: {err}")
             return
         self.in_main = True
         try:
@@ -233,10 +249,15 @@ class FakeReaper:
         os_name: str = "Other",
         missing: tuple[str, ...] = (),
         project_file: str | None = "project/song.rpp",
+        windows: bool = False,
+        scripts_subdir: Path = SCRIPTS_SUBDIR,
     ) -> None:
+        """``windows``: os.rename refuses an existing target. ``scripts_subdir``: where the scripts are
+        installed under the resource folder (REAPACK_SUBDIR for a ReaPack install)."""
         self.root = Path(root)
         self.resource_dir = self.root / "REAPER"
-        self.scripts_dir = self.resource_dir / SCRIPTS_SUBDIR
+        self.scripts_dir = self.resource_dir / scripts_subdir
+        self.windows = windows
         self.scripts_dir.mkdir(parents=True, exist_ok=True)
         if scripts is not None:
             self.install_scripts(Path(scripts))
@@ -278,6 +299,7 @@ class FakeReaper:
         self.violations: list[str] = []
         self.script_errors: list[tuple[str, str]] = []
         self.unknown_keys: list[tuple[str, str]] = []
+        self.refusals: Counter[str] = Counter()  # API name -> how many of its next calls REAPER refuses
 
         if project_file is not None:
             self.new_project(self.root / project_file)
@@ -320,12 +342,25 @@ class FakeReaper:
         """Run a script as a registered action (like pressing its shortcut); returns its instance."""
         return self.launch(self.register_script(self.script_path(script)))
 
-    def run_file(self, script: str | Path) -> ScriptInstance:
-        """Run a script that is not in the action list (cmdID -1, e.g. dofile'd from __startup.lua)."""
-        inst = ScriptInstance(self, self.script_path(script))
+    def run_file(self, script: str | Path, launcher: str | Path | None = STARTUP_SCRIPT) -> ScriptInstance:
+        """Run a script that is not an action: ``dofile``-d from ``launcher`` (a path relative to the
+        resource folder; default Scripts/__startup.lua, which REAPER runs at start), or on its own when
+        launcher is None. REAPER knows such a run by its launcher: get_action_context() names the launcher
+        with cmdID -1, and running the script's action later starts a second instance (cmdID -1 for
+        __startup.lua: verify in REAPER)."""
+        code = self.script_path(script)
+        path = str(self.resource_dir / launcher) if launcher is not None else code
+        inst = ScriptInstance(self, path, code=code)
         self.scripts.append(inst)
         inst.start()
         return inst
+
+    def startup_path(self) -> Path:
+        return self.resource_dir / STARTUP_SCRIPT
+
+    def run_startup(self) -> ScriptInstance:
+        """REAPER starting: run Scripts/__startup.lua of the resource folder (not as an action)."""
+        return self.run_file(self.startup_path(), launcher=None)
 
     def lua(self, code: str, *args: Any) -> Any:
         """Run a Lua snippet as a one-off script whose ``package.path`` finds the installed library.
@@ -398,6 +433,9 @@ class FakeReaper:
     def guard(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
             self.calls[name] += 1
+            if self.refusals[name] > 0:
+                self.refusals[name] -= 1
+                return REFUSED_VALUES[name]
             try:
                 return fn(*args)
             except Exception as exc:
@@ -414,6 +452,20 @@ class FakeReaper:
 
     def record_file_op(self, op: str, a: Any, b: Any) -> None:
         self.file_ops.append((op, a, b))
+
+    def rename_refused(self, src: str, dst: str) -> tuple[bool, str | None, int | None]:
+        """Windows' rename() refuses an existing target, where POSIX replaces it. The MSVC runtime documents
+        EACCES for it, so Lua's os.rename returns nil, "<src>: Permission denied", 13 (verify in REAPER)."""
+        if self.windows and isinstance(dst, str) and os.path.lexists(dst) and os.path.lexists(str(src)):
+            return True, f"{src}: Permission denied", EACCES
+        return False, None, None
+
+    def refuse(self, name: str, times: int = 1) -> None:
+        """Make REAPER refuse the next ``times`` calls of ``reaper.<name>`` (it returns its failure value,
+        e.g. false from SetItemStateChunk or MIDI_InsertNote), as it does for input it cannot take."""
+        if name not in REFUSED_VALUES:
+            raise ValueError(f"the fake cannot refuse {name}; known: {sorted(REFUSED_VALUES)}")
+        self.refusals[name] += times
 
     def getenv(self, name: str) -> tuple[bool, str | None]:
         return (True, self.env[name]) if name in self.env else (False, None)
@@ -527,8 +579,11 @@ class FakeReaper:
         return Source(kind or kinds.get(path.suffix.lower(), "WAVE"), str(path), float(length_s))
 
     @staticmethod
-    def section_source(parent: Source, length_s: float | None = None) -> Source:
-        return Source("SECTION", "", parent.length_s if length_s is None else length_s, parent=parent)
+    def section_source(parent: Source, length_s: float | None = None, reversed: bool = False) -> Source:
+        """A SECTION wrapping ``parent``: what Item properties > "Section" makes, and what REAPER makes of a
+        reversed take (Item > Reverse items as new take / Reverse in item properties)."""
+        return Source("SECTION", "", parent.length_s if length_s is None else length_s, parent=parent,
+                      reversed=reversed)
 
     @staticmethod
     def midi_source() -> Source:

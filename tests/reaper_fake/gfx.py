@@ -2,6 +2,8 @@
 
 Drawing is recorded per frame (between two ``gfx.update()`` calls); ``last_frame`` holds the frame the
 user would see. Text is measured as ``CHAR_W`` pixels per character and ``LINE_H`` pixels high.
+``gfx.init("", w, h)`` on an open window resizes it and keeps its title (REAPER's documented way to
+resize; verify in REAPER); the user can only click inside the window.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class FakeGfx:
         self.open = False
         self.title = ""
         self.inits = 0
+        self.resizes: list[tuple[int, int]] = []
         self.frames = 0
         self.ops: list[Drawn] = []
         self.last_frame: list[Drawn] = []
@@ -59,6 +62,11 @@ class FakeGfx:
     # -- gfx.* ----------------------------------------------------------------------------------
 
     def init(self, name="", width=0, height=0, dockstate=0, xpos=0, ypos=0):
+        if self.open and str(name) == "":
+            if width or height:
+                self.table.w, self.table.h = int(width or self.table.w), int(height or self.table.h)
+                self.resizes.append((self.table.w, self.table.h))
+            return 1
         self.open = True
         self.title = str(name)
         self.inits += 1
@@ -101,6 +109,9 @@ class FakeGfx:
             self.table.mouse_x, self.table.mouse_y, self.table.mouse_cap = x, y, cap
 
     def click(self, x: float, y: float) -> None:
+        w, h = self.table.w or 0, self.table.h or 0
+        if not (0 <= x < w and 0 <= y < h):
+            raise AssertionError(f"({x}, {y}) is outside the {w}x{h} window: the user cannot click there")
         self.mouse_events.append((x, y, MOUSE_LEFT))
         self.mouse_events.append((x, y, 0))
 

@@ -86,6 +86,7 @@ class Source:
     midi: MidiData | None = None
     take: "Take | None" = None  # the take this source is attached to
     alive: bool = True  # False after PCM_Source_Destroy
+    reversed: bool = False  # a SECTION that plays its parent backwards (Item > Reverse: MODE 2)
 
     def root(self) -> "Source":
         src = self
@@ -94,7 +95,8 @@ class Source:
         return src
 
     def duplicate(self) -> "Source":
-        return Source(self.type, self.filename, self.length_s, self.parent, self.midi.copy() if self.midi else None)
+        return Source(self.type, self.filename, self.length_s, self.parent, self.midi.copy() if self.midi else None,
+                      reversed=self.reversed)
 
     def __repr__(self) -> str:
         return f"<PCM_source {self.type} {self.filename!r}>"
