@@ -14,10 +14,11 @@ import math
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 
 import numpy as np
 import soundfile as sf
@@ -32,6 +33,8 @@ BLOCK_FRAMES = 1 << 18  # frames decoded per step (6 s at 44.1 kHz)
 RESAMPLE_QUALITY = "HQ"
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768000
+FFPROBE_TIMEOUT_S = 60.0  # ffprobe only reads headers; a file it chews on longer is broken (or on a dead share)
+FFMPEG_ERROR_TAIL_BYTES = 2000  # the end of ffmpeg's messages, quoted in the error sentence
 
 # What libsndfile reads; a file with one of these extensions that it cannot open is damaged, not exotic.
 SNDFILE_EXTENSIONS = frozenset(".wav .wave .bwf .rf64 .w64 .aif .aiff .aifc .flac .ogg .oga .mp3 .caf .au .snd".split())
@@ -236,14 +239,20 @@ def _ffprobe_binary() -> str | None:
 def _ffprobe(path: Path, ffprobe: str, reasons: list[str]) -> AudioInfo:
     cmd = [ffprobe, *"-v error -select_streams a:0 -of json -show_entries".split()]
     cmd += ["stream=codec_name,sample_rate,channels,duration:format=duration", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=FFPROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AudioError(
+            f"ffprobe took longer than {FFPROBE_TIMEOUT_S:g} s to read the header of {path}; the file is damaged "
+            "or on a drive that does not answer. Copy it to a local drive or convert it to WAV or FLAC."
+        ) from None
     try:
         doc = json.loads(proc.stdout or "{}")
     except json.JSONDecodeError:
         doc = {}
     streams = doc.get("streams") or []
     if proc.returncode != 0 or not streams:
-        reasons.append(f"ffmpeg: {proc.stderr.strip() or 'no audio stream'}")
+        reasons.append(f"ffmpeg: {_tail_text(proc.stderr) or 'no audio stream'}")
         _raise_unreadable(path, reasons, ffmpeg_installed=True)
     stream = streams[0]
     duration = stream.get("duration") or doc.get("format", {}).get("duration")
@@ -263,18 +272,37 @@ def _ffmpeg_blocks(path: Path, info: AudioInfo, start_s: float, stop_s: float) -
     cmd += ["-ss", f"{start_s:.6f}", "-t", f"{stop_s - start_s:.6f}", "-i", str(path)]
     cmd += "-map 0:a:0 -vn -sn -dn -f f32le -acodec pcm_f32le -".split()  # first audio stream, raw float32
     frame_bytes = 4 * info.channels
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        while True:
-            chunk = proc.stdout.read(BLOCK_FRAMES * frame_bytes)
-            usable = len(chunk) - len(chunk) % frame_bytes
-            if usable:
-                yield np.frombuffer(chunk[:usable], dtype="<f4").reshape(-1, info.channels)
-            if len(chunk) < BLOCK_FRAMES * frame_bytes:
-                break
-        stderr = proc.stderr.read().decode("utf-8", "replace").strip()
-        if proc.wait() != 0:
-            raise AudioError(f"ffmpeg could not decode {path}: {stderr or 'unknown error'}.")
+    # ffmpeg's messages go to a file, not a pipe: a damaged file can make it write more than a pipe holds
+    # while we only read stdout, and both processes would wait on each other forever.
+    with tempfile.TemporaryFile() as errors:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors) as proc:
+            assert proc.stdout is not None
+            while True:
+                chunk = proc.stdout.read(BLOCK_FRAMES * frame_bytes)
+                usable = len(chunk) - len(chunk) % frame_bytes
+                if usable:
+                    yield np.frombuffer(chunk[:usable], dtype="<f4").reshape(-1, info.channels)
+                if len(chunk) < BLOCK_FRAMES * frame_bytes:
+                    break
+            returncode = proc.wait()
+        if returncode != 0:
+            raise AudioError(f"ffmpeg could not decode {path}: {_tail(errors) or 'unknown error'}.")
+
+
+def _tail(f: IO[bytes]) -> str:
+    """The end of ffmpeg's messages in ``f``: at most FFMPEG_ERROR_TAIL_BYTES, from a line start."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - FFMPEG_ERROR_TAIL_BYTES))
+    return _tail_text(f.read().decode("utf-8", "replace"), cut=size > FFMPEG_ERROR_TAIL_BYTES)
+
+
+def _tail_text(text: str, cut: bool = False) -> str:
+    """The last FFMPEG_ERROR_TAIL_BYTES characters of ``text`` from a line start, "..." when shortened."""
+    if len(text) > FFMPEG_ERROR_TAIL_BYTES:
+        text, cut = text[-FFMPEG_ERROR_TAIL_BYTES:], True
+    if cut:
+        text = "..." + text[text.index("\n") + 1 :] if "\n" in text.rstrip() else "..." + text
+    return text.strip()
 
 
 def _collect(

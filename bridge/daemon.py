@@ -6,7 +6,8 @@ Threads of the daemon process, none of which runs a model:
   one queue, admits it and queues jobs; it also looks at drop-folder files while they settle;
 - jobs: hands jobs to the worker process and records what comes back (``jobs.Jobs``);
 - watchdog observer, debouncer and rescan threads (``watch.Watch``); the OSC server thread;
-- heartbeat: ``daemon.heartbeat`` every 2 s.
+- heartbeat: ``daemon.heartbeat`` every 2 s, as long as the intake, jobs and rescan threads live (when
+  one has died the heartbeat stops, so ``reascribe status`` and REAPER see the daemon as down).
 
 One daemon serves a spool: ``daemon.lock`` in the spool is locked by the running daemon (the OS
 releases the lock when a process dies, so a stale lock of a killed daemon is simply taken over).
@@ -31,7 +32,7 @@ from reascribe.jobs import DEFAULT_PIPELINE_FACTORY, Job, Jobs, JobState
 from reascribe.midi_out import unique_path
 from reascribe.osc import OscServer, parse_host_port, poke_reaper
 from reascribe.protocol import KINDS, is_valid_id
-from reascribe.spool import JSON_SUFFIX, Spool
+from reascribe.spool import ACTIVE_JOB_STATES, JSON_SUFFIX, Spool
 from reascribe.watch import Found, Watch, WatchedFolder
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0
 GRACE_S = 30.0  # how long the first stop signal lets the running job finish
 STOP_TICK_S = 0.2  # how often ``run`` looks at the signal flags
+INTAKE_RETRY_S = 1.0  # after a failed look at the settling drop files, the next look is this much later
 STATUS_FINISHED_JOBS = 10  # ended jobs in a status reply, which must fit one UDP datagram
 LOCK_NAME = "daemon.lock"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -138,6 +140,7 @@ class Daemon:
         self._intake: queue.Queue = queue.Queue()
         self._intake_thread = threading.Thread(target=self._intake_loop, name="reascribe-intake")
         self._heartbeat_stop = threading.Event()
+        self._stopping = threading.Event()  # stop() has begun: threads that end now were told to
         self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="reascribe-heartbeat")
         self._log_handler: logging.Handler | None = None
         self._signals = 0
@@ -208,6 +211,7 @@ class Daemon:
         """Stop everything that was started, in an order that lets a running job finish."""
         if not self._started:
             return
+        self._stopping.set()
         if "jobs" in self._started:
             self.jobs.shutdown(self.grace_s, force_requested=lambda: self._signals >= 2)
         if "watch" in self._started:
@@ -263,9 +267,13 @@ class Daemon:
             try:
                 if item is not None:
                     self._take(item)
-                timeout_s = self.drops.poll()
-            except OSError:  # a full disk or a vanished folder must not end the intake
+            except Exception:  # a full disk, a vanished folder or a bug: one item must not end the intake
                 log.exception("cannot take %s", item)
+            try:
+                timeout_s = self.drops.poll()
+            except Exception:
+                log.exception("cannot look at the drop folders' settling files")
+                timeout_s = INTAKE_RETRY_S
 
     def _take(self, found: Found) -> None:
         if found.kind == "request":
@@ -298,8 +306,7 @@ class Daemon:
         """A spool result is committed: tell REAPER to apply it now, when we know how."""
         if not self.config.reaper_osc:
             return
-        beat = self.spool.read_bridge_heartbeat()
-        action = beat.get("apply_action") if beat else None
+        action = self.spool.read_bridge_heartbeat().get("apply_action")
         if isinstance(action, str) and action:
             poke_reaper(self.config.reaper_osc, action)
         else:
@@ -307,6 +314,12 @@ class Daemon:
 
     def _heartbeat_loop(self) -> None:
         while True:
+            dead = self._dead_threads()
+            if dead:
+                log.error("the daemon's %s thread stopped after an unexpected error (see the log above); it no "
+                          "longer writes its heartbeat, so REAPER and 'reascribe status' see it as down. Restart "
+                          "the daemon.", " and ".join(dead))
+                return
             queued, running = self.jobs.counts()
             try:
                 self.spool.write_daemon_heartbeat(queued, running)
@@ -315,20 +328,50 @@ class Daemon:
             if self._heartbeat_stop.wait(HEARTBEAT_S):
                 return
 
+    def _dead_threads(self) -> list[str]:
+        """Names of the threads the daemon cannot work without that have ended (before a stop)."""
+        if self._stopping.is_set():
+            return []
+        alive = {"jobs": self.jobs.is_alive(), "intake": self._intake_thread.is_alive(),
+                 "rescan": self.watch.is_alive()}
+        return [name for name, ok in alive.items() if not ok]
+
     # -- OSC commands (osc.OscCommands) --
 
     def transcribe(self, audio_path: Path, kind: str, out_path: Path | None) -> str:
+        """Queue an OSC file job. Anyone on this machine can send OSC, so the daemon reads only audio in
+        the drop folders and ``allowed_roots`` and writes only beside it, to ``drop_out_dir`` or into
+        ``allowed_roots`` (all compared with symbolic links resolved)."""
+        allowed = _real_paths(self.config.allowed_roots)
+        audio = Path(os.path.realpath(audio_path))
+        if not _inside(audio, [*_real_paths(self.config.drop_dirs), *allowed]):
+            raise RequestError(
+                f"The audio file {audio_path} is outside the folders reascribe reads for OSC requests; add its "
+                "folder to allowed_roots in reascribe's config, or put the file in a drop folder (drop_dirs)."
+            )
+        if not audio.is_file():
+            raise RequestError(f"The audio file {audio_path} does not exist.")
         if out_path is None:
-            target = unique_path(audio_path.parent / f"{audio_path.stem}.mid")
-        elif out_path.is_dir():
-            target = unique_path(out_path / f"{audio_path.stem}.mid")
-        elif out_path.exists():
-            raise RequestError(f"{out_path} already exists; reascribe never overwrites a file.")
-        elif not out_path.parent.is_dir():
-            raise RequestError(f"The folder {out_path.parent} does not exist.")
+            target = unique_path(audio.parent / f"{audio.stem}.mid")
         else:
-            target = out_path
-        return self.jobs.submit_file(audio_path, kind, target, {}).id
+            out = Path(os.path.realpath(out_path))
+            writable = [audio.parent, *_real_paths([self.config.drop_out_dir] if self.config.drop_out_dir else []),
+                        *allowed]
+            if not _inside(out if out.is_dir() else out.parent, writable):
+                raise RequestError(
+                    f"The output {out_path} is outside the folders reascribe writes for OSC requests (the audio "
+                    "file's folder, drop_out_dir and allowed_roots); choose one of those, or add its folder to "
+                    "allowed_roots in reascribe's config."
+                )
+            if out.is_dir():
+                target = unique_path(out / f"{audio.stem}.mid")
+            elif os.path.lexists(out_path):
+                raise RequestError(f"{out_path} already exists; reascribe never overwrites a file.")
+            elif not out.parent.is_dir():
+                raise RequestError(f"The folder {out_path.parent} does not exist.")
+            else:
+                target = out
+        return self.jobs.submit_file(audio, kind, target, {}).id
 
     def cancel(self, job_id: str) -> bool:
         if self.jobs.cancel(job_id):
@@ -342,10 +385,18 @@ class Daemon:
     def status(self) -> dict:
         queued, running = self.jobs.counts()
         jobs = self.jobs.snapshot()
-        active = [j for j in jobs if j["state"] in (JobState.QUEUED.value, JobState.RUNNING.value)]
+        active = [j for j in jobs if j["state"] in ACTIVE_JOB_STATES]
         ended = [j for j in jobs if j not in active][-STATUS_FINISHED_JOBS:]
         return {"pid": os.getpid(), "version": __version__, "protocol": PROTOCOL_VERSION,
                 "spool": str(self.spool.root), "queued": queued, "running": running, "jobs": active + ended}
+
+
+def _real_paths(paths: list[Path]) -> list[Path]:
+    return [Path(os.path.realpath(p)) for p in paths]
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path.is_relative_to(root) for root in roots)
 
 
 class _ProgressBars:

@@ -2,10 +2,12 @@
 
 A file is taken when it is fully written: its size and modification time have not changed for
 ``stable_s`` and it can be opened. The MIDI goes beside it (or to ``out_dir``) as ``<stem>.mid``,
-or ``<stem> (2).mid`` when that exists; a failure leaves ``<stem>.reascribe-error.txt`` beside the
-audio. ``<folder>/.reascribe/processed.json`` remembers every file taken, by name, size and
-modification time, so a file is never processed twice, across restarts; a changed file (or a new
-copy) is new.
+or ``<stem> (2).mid`` when that exists; a failure leaves a new note ``<name>.reascribe-error.txt``
+beside the audio (``song.wav.reascribe-error.txt``; a numbered name when that is taken).
+``<folder>/.reascribe/processed.json`` remembers every file taken, by name, size and modification
+time, so a file is never processed twice, across restarts; a changed file (or a new copy) is new. It
+also records the notes reascribe wrote: only those are removed, when a later version of the same file
+ends.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ STABLE_S = 1.5  # a file unchanged this long is taken as fully written
 MIN_POLL_S = 0.25  # the soonest a settling file is looked at again
 LEDGER_FOLDER = ".reascribe"
 LEDGER_NAME = "processed.json"
-ERROR_NOTE_SUFFIX = ".reascribe-error.txt"
+ERROR_NOTE_SUFFIX = ".reascribe-error.txt"  # appended to the audio file's whole name
+NOTE_TRIES = 5  # names tried when another file takes the chosen one between the look and the create
 
 Submit = Callable[[Path, Path, Callable[[Job], None]], object]
 
@@ -80,6 +83,11 @@ class _Ledger:
     def key(name: str, info: os.stat_result) -> str:
         return f"{name}|{info.st_size}|{info.st_mtime_ns}"
 
+    def entries_of(self, name: str) -> list[dict]:
+        """The entries of every version of the file ``name`` taken so far."""
+        return [entry for key, entry in self.entries.items()
+                if key.rsplit("|", 2)[0] == name and isinstance(entry, dict)]
+
     def record(self, key: str, entry: dict) -> None:
         self.entries[key] = entry
         self.path.parent.mkdir(exist_ok=True)
@@ -112,16 +120,6 @@ class DropFolders:
                 log.info("created the drop folder %s", folder)
         for folder in self.folders:
             self._ledgers[folder] = _Ledger(folder)
-
-    def scan(self) -> list[Path]:
-        """Every file in the folders that ``accepts`` (for the start-up and safety-net rescans)."""
-        found = []
-        for folder in self.folders:
-            try:
-                found.extend(folder / name for name in sorted(os.listdir(folder)) if accepts(name))
-            except OSError as exc:
-                log.warning("cannot list the drop folder %s: %s", folder, exc)
-        return found
 
     def offer(self, path: Path, now_s: float | None = None) -> None:
         """Start watching ``path`` settle, unless it was processed, is being processed, or is no audio."""
@@ -184,27 +182,65 @@ class DropFolders:
     def _finished(self, path: Path, key: str, job: Job) -> None:
         with self._lock:
             self._in_flight.pop(path, None)
-            entry = {"state": job.state.value, "output": str(job.output) if job.output else None,
-                     "error": job.error, "job": job.id, "at": time.time()}
-            try:
-                self._ledgers[path.parent].record(key, entry)
-            except OSError as exc:
-                log.error("cannot record %s in the drop-folder ledger: %s", path.name, exc)
-        note = path.with_name(f"{path.stem}{ERROR_NOTE_SUFFIX}")
-        try:
+            ledger = self._ledgers[path.parent]
+            note = None
+            if job.state in (JobState.DONE, JobState.FAILED):
+                _remove_notes(ledger, path)  # of earlier failed versions of this file: a new outcome replaces them
             if job.state is JobState.FAILED:
-                note.write_text(
-                    f'reascribe could not transcribe "{path.name}":\n\n{job.error}\n\n'
-                    "It is not tried again as it is. To retry, fix the problem and save or copy the file "
-                    "into this folder again.\n",
-                    encoding="utf-8",
-                )
+                note = _write_note(path, job.error)
                 log.warning("could not transcribe the dropped file %s: %s", path, job.error)
             elif job.state is JobState.DONE:
-                note.unlink(missing_ok=True)  # a note from an earlier failed version of this file
                 log.info("wrote %s", job.output)
+            entry = {"state": job.state.value, "output": str(job.output) if job.output else None,
+                     "error": job.error, "job": job.id, "at": time.time(), "note": str(note) if note else None}
+            try:
+                ledger.record(key, entry)
+            except OSError as exc:
+                log.error("cannot record %s in the drop-folder ledger: %s", path.name, exc)
+
+
+def _write_note(audio: Path, error: str | None) -> Path | None:
+    """A new file beside ``audio`` that says why it failed; never replaces or follows an existing one."""
+    text = (f'reascribe could not transcribe "{audio.name}":\n\n{error}\n\n'
+            "It is not tried again as it is. To retry, fix the problem and save or copy the file "
+            "into this folder again.\n")
+    taken: set[Path] = set()
+    for _ in range(NOTE_TRIES):
+        try:
+            note = unique_path(audio.with_name(f"{audio.name}{ERROR_NOTE_SUFFIX}"), taken)
+            with open(note, "x", encoding="utf-8") as f:
+                f.write(text)
+            return note
+        except FileExistsError as exc:
+            if exc.filename is None:  # unique_path found no free name
+                break
+            taken.add(Path(exc.filename))  # made meanwhile, or a dangling link that exists() does not see
         except OSError as exc:
-            log.error("cannot write or remove %s: %s", note, exc)
+            log.error("cannot write a note on why %s failed: %s", audio, exc)
+            return None
+    log.error("cannot write a note on why %s failed: every name tried was taken", audio)
+    return None
+
+
+def _remove_notes(ledger: _Ledger, audio: Path) -> None:
+    """Delete the notes the ledger says reascribe wrote for earlier versions of ``audio``."""
+    for entry in ledger.entries_of(audio.name):
+        recorded = entry.get("note")
+        if not isinstance(recorded, str):
+            continue
+        note = Path(recorded)
+        entry["note"] = None  # the ledger is written right after this
+        if note.parent != audio.parent or not note.name.startswith(audio.name):
+            log.warning("not removing %s: the ledger names a file that is not a note of %s", note, audio.name)
+            continue
+        try:
+            if stat.S_ISREG(note.lstat().st_mode):
+                note.unlink()
+                log.info("removed %s, the note on an earlier version of %s", note.name, audio.name)
+        except FileNotFoundError:
+            pass  # the user removed it already
+        except OSError as exc:
+            log.error("cannot remove %s: %s", note, exc)
 
 
 def _readable(path: Path) -> bool:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from reascribe.errors import JobCancelled, ModelError, ReascribeError, RequestError
 from reascribe.protocol import Request, Result, Status
-from reascribe.spool import CANCELLED_MESSAGE, Spool
+from reascribe.spool import CANCELLED_MESSAGE, JobState, Spool
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,9 @@ RESTART_DELAY_MAX_S = 30.0  # a worker that keeps dying without finishing a job 
 WORKER_EXIT_WAIT_S = 5.0
 STOP_POLL_S = 0.2  # how often a graceful stop checks for a second signal
 FINISHED_KEPT = 50  # finished jobs remembered for status replies
+ERROR_PAUSE_S = 0.5  # after an unexpected error the dispatcher waits this long, so a lasting one cannot spin
 
-
-class JobState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+__all__ = ["Job", "JobSource", "JobState", "Jobs", "new_file_job_id"]  # JobState lives in spool.py
 
 
 class JobSource(str, Enum):
@@ -75,6 +66,7 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     output: Path | None = None  # the MIDI file a finished file job wrote
     error: str | None = None
+    cancel_requested: bool = False  # set (under the lock) by cancel; a job that comes back to the queue keeps it
     on_finished: Callable[["Job"], None] | None = field(default=None, repr=False, compare=False)
 
     def snapshot(self) -> dict:
@@ -204,12 +196,17 @@ class Jobs:
             job = self._jobs.get(job_id)
             if job is None or job.state.finished:
                 return False
+            already = job.cancel_requested
+            job.cancel_requested = True  # seen by _task_for and _retry_or_fail, whatever happens next
             if job.state is JobState.RUNNING:
                 self._cancel.set()
                 job.message = "Cancelling..."
                 log.info("cancelling running job %s", job_id)
                 return True
-            self._queue.remove(job)
+            try:
+                self._queue.remove(job)
+            except ValueError:  # another caller is cancelling it already, or a stop left it out of the queue
+                return already
         log.info("cancelled queued job %s", job_id)
         if job.source is JobSource.SPOOL and self.spool.claim(job.id) is None:
             log.info("request %s left the inbox before it was cancelled", job.id)
@@ -217,6 +214,10 @@ class Jobs:
             return True
         self._finish(job, JobState.CANCELLED, CANCELLED_MESSAGE)
         return True
+
+    def is_alive(self) -> bool:
+        """Whether the dispatcher thread runs (it ends only when ``shutdown`` stops it)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def is_active(self, job_id: str) -> bool:
         with self._lock:
@@ -264,20 +265,31 @@ class Jobs:
     def _loop(self) -> None:
         try:
             while not (self._stopping.is_set() and (self._running is None or self._force.is_set())):
-                self._dispatch()
-                assert self._process is not None and self._events_r is not None
-                ready = wait([self._wake_r, self._events_r, self._process.sentinel])
-                if self._wake_r in ready:
-                    while self._wake_r.poll():
-                        self._wake_r.recv_bytes()
-                if self._force.is_set():
-                    continue
-                if self._events_r in ready:
-                    self._receive()
-                elif self._process.sentinel in ready:
-                    self._worker_died()
+                try:
+                    self._step()
+                except Exception:  # one bad job or message must not end the thread that runs them all
+                    log.exception("the job dispatcher hit an unexpected error; it carries on")
+                    self._force.wait(ERROR_PAUSE_S)
         finally:
             self._stop_worker()
+
+    def _step(self) -> None:
+        if self._events_r is None:  # an unexpected error stopped a restart of the worker: try again
+            self._restart_worker()
+            if self._events_r is None:
+                return
+        self._dispatch()
+        assert self._process is not None and self._events_r is not None
+        ready = wait([self._wake_r, self._events_r, self._process.sentinel])
+        if self._wake_r in ready:
+            while self._wake_r.poll():
+                self._wake_r.recv_bytes()
+        if self._force.is_set():
+            return
+        if self._events_r in ready:
+            self._receive()
+        elif self._process.sentinel in ready:
+            self._worker_died()
 
     def _dispatch(self) -> None:
         while True:
@@ -290,8 +302,14 @@ class Jobs:
                 job.state = JobState.RUNNING
                 job.message = "Starting."
                 self._running = job
-                self._cancel.clear()
-            task = self._task_for(job)
+                self._cancel.clear()  # the job's own cancel_requested says whether it is cancelled
+            try:
+                task = self._task_for(job)
+            except Exception as exc:
+                log.exception("cannot start job %s", job.id)
+                self._fail_after_error(job, f"reascribe could not start this job ({type(exc).__name__}: {exc}); "
+                                            "the daemon log has the details.")
+                continue
             if task is None:
                 continue
             self._changed(job, force=True)
@@ -305,19 +323,29 @@ class Jobs:
     def _task_for(self, job: Job) -> _RequestTask | _FileTask | None:
         """The worker's task for ``job``; None when the job ended here (gone, malformed, cancelled)."""
         if job.source is JobSource.FILE:
-            if self._cancel.is_set():
+            if job.cancel_requested:
                 self._finish(job, JobState.CANCELLED, CANCELLED_MESSAGE)
                 return None
             job.attempts += 1
             assert job.audio_path is not None and job.out_path is not None
             return _FileTask(job.id, job.kind, job.audio_path, job.out_path, job.options)
-        claim = self.spool.claim(job.id)
+        try:
+            claim = self.spool.claim(job.id)
+        except OSError as exc:  # a full disk (the attempt count is written), a folder made read-only
+            log.error("cannot claim request %s: %s", job.id, exc)
+            self._finish(
+                job,
+                JobState.FAILED,
+                f"The daemon could not take this request out of the inbox ({exc.strerror or exc}); make sure the "
+                f"disk that holds {self.spool.root} has free space and is writable, then run the action again.",
+            )
+            return None
         if claim is None:
             log.info("request %s left the inbox before it ran", job.id)
             self._forget(job)
             return None
         job.attempts = claim.attempts
-        if self._cancel.is_set() or self.spool.cancel_requested(job.id):
+        if job.cancel_requested or self.spool.cancel_requested(job.id):
             self._finish(job, JobState.CANCELLED, CANCELLED_MESSAGE)
             return None
         try:
@@ -334,7 +362,15 @@ class Jobs:
         except (EOFError, OSError):
             self._worker_died()
             return
-        self._handle(message)
+        try:
+            self._handle(message)
+        except Exception as exc:
+            log.exception("cannot handle the worker message %r", message[:2])
+            job = self._running
+            if message[0] not in ("log", "progress") and job is not None and job.id == message[1]:
+                # The job's end was lost: end it here, or it would hold the worker's slot forever.
+                self._fail_after_error(job, f"reascribe could not record the end of this job "
+                                            f"({type(exc).__name__}); the daemon log has the details.")
 
     def _handle(self, message: tuple) -> None:
         what = message[0]
@@ -373,12 +409,21 @@ class Jobs:
             self._process.join()
         log.error("the worker process (pid %s) %s", self._process.pid, reason)
         with self._lock:
-            job, self._running = self._running, None
+            job = self._running  # stays RUNNING (so a cancel now marks it) until _retry_or_fail decides
         if not self._finished_since_start:
             self._restart_delay_s = min(RESTART_DELAY_MAX_S, max(1.0, 2 * self._restart_delay_s))
         if job is not None:
-            self._retry_or_fail(job, reason)
+            try:
+                self._retry_or_fail(job, reason)
+            except Exception:
+                log.exception("cannot retry or fail job %s", job.id)
+                self._fail_after_error(job, f"The transcription worker {reason}, and reascribe could not retry this "
+                                            "job; the daemon log has the details.")
         self._close_worker_pipes()
+        self._restart_worker()
+
+    def _restart_worker(self) -> None:
+        """Start a new worker, after the restart delay; returns without one only when stopping."""
         while not (self._restart_delay_s and self._stopping.wait(self._restart_delay_s)):
             try:
                 self._start_worker()
@@ -388,6 +433,15 @@ class Jobs:
                 self._restart_delay_s = min(RESTART_DELAY_MAX_S, max(1.0, 2 * self._restart_delay_s))
 
     def _retry_or_fail(self, job: Job, reason: str) -> None:
+        """After the worker died on ``job``: cancel it if that was asked, retry it, or fail it.
+
+        A cancel that arrives meanwhile sees the job RUNNING and only sets ``cancel_requested``; the
+        state and the queue change together under the lock, so a cancel never finds a QUEUED job that
+        is not in the queue.
+        """
+        if job.cancel_requested:
+            self._finish(job, JobState.CANCELLED, CANCELLED_MESSAGE)
+            return
         if job.attempts < self.max_attempts:
             log.warning("retrying job %s (attempt %d of %d failed)", job.id, job.attempts, self.max_attempts)
             if job.source is JobSource.SPOOL:
@@ -397,10 +451,12 @@ class Jobs:
                     log.error("cannot re-queue request %s: %s", job.id, exc)
                     self._forget(job)
                     return
-            job.state, job.progress = JobState.QUEUED, 0.0
-            job.message = f"Retrying: the transcription worker {reason}."
             with self._lock:
-                self._queue.appendleft(job)
+                if self._running is job:
+                    self._running = None
+                job.state, job.progress = JobState.QUEUED, 0.0
+                job.message = f"Retrying: the transcription worker {reason}."
+                self._queue.appendleft(job)  # a cancel from now on removes it; one before set cancel_requested
             self._changed(job, force=True)
             return
         times = f"{job.attempts} time{'s' if job.attempts != 1 else ''}"
@@ -489,13 +545,14 @@ class Jobs:
         """Say in jobs/ what becomes of the jobs a stop leaves behind."""
         with self._lock:
             left = [job for job in self._jobs.values() if not job.state.finished]
+            for job in left:
+                if job.source is JobSource.SPOOL:
+                    job.state = JobState.QUEUED
+                    job.message = "Interrupted; it resumes when the daemon starts again."
+                else:
+                    job.state = JobState.FAILED
+                    job.message = "The daemon stopped before this job was done."
         for job in left:
-            if job.source is JobSource.SPOOL:
-                job.state = JobState.QUEUED
-                job.message = "Interrupted; it resumes when the daemon starts again."
-            else:
-                job.state = JobState.FAILED
-                job.message = "The daemon stopped before this job was done."
             self._changed(job, force=True)
 
     def _close_worker_pipes(self) -> None:
@@ -514,6 +571,17 @@ class Jobs:
         self._jobs[job.id] = job
         self._queue.append(job)
         log.info("queued %s job %s", job.kind, job.id)
+
+    def _fail_after_error(self, job: Job, sentence: str) -> None:
+        """Fail ``job`` after an unexpected error; free its slot even if recording the failure fails too."""
+        try:
+            self._finish(job, JobState.FAILED, sentence)
+        except Exception:
+            log.exception("cannot record the failure of job %s", job.id)
+            with self._lock:
+                job.state, job.error, job.message = JobState.FAILED, sentence, sentence
+                if self._running is job:
+                    self._running = None
 
     def _forget(self, job: Job) -> None:
         with self._lock:

@@ -45,7 +45,11 @@ class OscCommands(Protocol):
     """What the OSC handlers ask of the daemon; each call returns at once."""
 
     def transcribe(self, audio_path: Path, kind: str, out_path: Path | None) -> str:
-        """Queue a file job and return its id; raises ReascribeError with a sentence when refused."""
+        """Queue a file job and return its id; raises ReascribeError with a sentence when refused.
+
+        The paths are only checked to be absolute audio paths here: which folders OSC may read and write
+        (and whether the file exists, which must not be told about other folders) is the daemon's call.
+        """
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job; False when no such job is queued or running."""
@@ -184,8 +188,6 @@ def _transcribe_arguments(args: tuple) -> tuple[Path, str, Path | None]:
     if kind not in KINDS:
         raise RequestError(f"Unknown job kind {kind!r}; this version knows {', '.join(KINDS)}.")
     audio_path = absolute_path(path_text, "The audio file")
-    if not audio_path.is_file():
-        raise RequestError(f"The audio file {path_text} does not exist.")
     if audio_path.suffix.lower() not in AUDIO_EXTENSIONS:
         raise RequestError(f"{path_text} is not an audio file reascribe knows (by its extension).")
     out_path = absolute_path(args[2], "The output path") if len(args) == 3 and args[2] else None

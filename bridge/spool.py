@@ -8,6 +8,7 @@ with another writer of results; a client may still publish or withdraw inbox fil
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import secrets
 import stat
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from reascribe import PROTOCOL_VERSION, __version__
@@ -44,6 +46,27 @@ STALE_AGE_S = 7 * 86400.0  # progress files and cancel markers older than this a
 REPLACE_RETRIES = 20  # Windows refuses to replace a file another process has open (REAPER reading it)
 REPLACE_RETRY_S = 0.05
 CANCELLED_MESSAGE = "Cancelled by the user."
+# Opening a request never follows a symbolic link (where the OS can refuse one) and never waits on a FIFO.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_SYMLINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP)}  # Linux/macOS say ELOOP, FreeBSD EMLINK
+
+
+class JobState(str, Enum):
+    """The ``state`` of a progress file (``jobs/<id>.json``) and of a job in the daemon."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+# States of a job that has not ended; a progress file in one of them shows the job as active.
+ACTIVE_JOB_STATES = tuple(state.value for state in JobState if not state.finished)
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,46 @@ def write_json_atomic(path: Path, doc: object) -> None:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+
+
+def read_spool_file(path: Path) -> bytes:
+    """The bytes of a file in the spool (a request), read at most ``MAX_REQUEST_BYTES`` (+1 to notice more).
+
+    A client can swap any file in under a name at any time, so this opens without following a symbolic
+    link (where the OS can refuse one), checks the opened file is a regular file and reads a bounded
+    amount: a link to /dev/zero, a FIFO or a huge file cannot exhaust the daemon. Raises RequestError
+    with a sentence for what is no request file, and OSError (FileNotFoundError when it is gone) when
+    it cannot be opened.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in _SYMLINK_ERRNOS and os.path.islink(path):
+            raise RequestError("The request is not a regular file (it is a symbolic link).") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RequestError("The request is not a regular file.")
+        if info.st_size > MAX_REQUEST_BYTES:
+            raise RequestError(f"The request is {info.st_size} bytes, larger than the {MAX_REQUEST_BYTES} allowed.")
+        data = f.read(MAX_REQUEST_BYTES + 1)
+    if len(data) > MAX_REQUEST_BYTES:  # it grew after fstat
+        raise RequestError(f"The request is larger than the {MAX_REQUEST_BYTES} bytes allowed.")
+    return data
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in ``path`` (a heartbeat, a progress file); {} when it is absent, unreadable,
+    not a regular file, too large, not JSON or not an object."""
+    try:
+        doc = json.loads(read_spool_file(path).decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, RequestError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        log.debug("cannot read %s: %s", path, exc)
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -117,9 +180,10 @@ class Spool:
                     log.warning("cannot make %s private to this user: %s", folder, exc)
         return self
 
-    # -- publishing (REAPER's side of the protocol, used by tests, OSC and the CLI) --
+    # -- the client's side of the protocol --
 
     def publish_request(self, doc: dict) -> Path:
+        """Publish ``doc`` as inbox/<id>.json, as REAPER's scripts do; only the tests use it."""
         req_id = doc.get("id")
         if not is_valid_id(req_id):
             raise RequestError(f"The request id {req_id!r} is not a valid id (letters, digits, '-' and '_').")
@@ -128,6 +192,7 @@ class Spool:
         return path
 
     def request_cancel(self, req_id: str) -> Path:
+        """Write the cancel marker cancel/<id> (the daemon's OSC cancel of a request still in the inbox)."""
         if not is_valid_id(req_id):
             raise RequestError(f"The job id {req_id!r} is not a valid id.")
         path = self.cancel / req_id
@@ -135,10 +200,6 @@ class Spool:
         return path
 
     # -- reading the inbox --
-
-    def pending(self) -> list[str]:
-        """Ids of the requests in inbox/, in id order (ids start with their creation time)."""
-        return sorted(n[: -len(JSON_SUFFIX)] for n in self.inbox_names() if is_valid_id(n[: -len(JSON_SUFFIX)]))
 
     def inbox_names(self) -> list[str]:
         """Every ``*.json`` name in inbox/, valid ids or not (invalid ones are for ``admit`` to reject)."""
@@ -171,12 +232,9 @@ class Spool:
             _unlink(path)
             return None
         try:
-            if not stat.S_ISREG(info.st_mode):
+            if not stat.S_ISREG(info.st_mode):  # a symbolic link, a FIFO: refused before it is opened
                 raise RequestError("The request is not a regular file.")
-            if info.st_size > MAX_REQUEST_BYTES:
-                raise RequestError(f"The request is {info.st_size} bytes, larger than the {MAX_REQUEST_BYTES} allowed.")
-            with open(path, "rb") as f:
-                data = f.read(MAX_REQUEST_BYTES + 1)
+            data = read_spool_file(path)
         except FileNotFoundError:
             return None  # withdrawn by the client, or claimed meanwhile
         except (OSError, RequestError) as exc:
@@ -252,7 +310,7 @@ class Spool:
     def read_request(self, claim: Claim) -> Request:
         """The claimed request, parsed again: the client may have replaced the file since ``admit``."""
         try:
-            data = claim.path.read_bytes()
+            data = read_spool_file(claim.path)
         except OSError as exc:
             raise RequestError(f"The request file cannot be read: {exc}") from None
         return self._parse(claim.id, data)
@@ -330,13 +388,13 @@ class Spool:
                 continue
             if any((folder / name).exists() for folder in (self.inbox, self.processing)):
                 continue  # a request that runs again rewrites its progress
-            try:
-                doc = json.loads((self.jobs / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                log.debug("cannot read %s: %s", name, exc)
-                continue
-            if isinstance(doc, dict) and doc.get("state") in ("queued", "running"):
-                self.write_progress(job_id, str(doc.get("kind", "")), Status.FAILED, float(doc.get("progress") or 0),
+            doc = read_json_object(self.jobs / name)
+            if doc.get("state") in ACTIVE_JOB_STATES:
+                try:
+                    progress = float(doc.get("progress") or 0)
+                except (TypeError, ValueError):
+                    progress = 0.0
+                self.write_progress(job_id, str(doc.get("kind", "")), JobState.FAILED.value, progress,
                                     "The daemon stopped before this job was done.")
 
     def _prune(self, folder: Path, max_age_s: float) -> None:
@@ -391,6 +449,7 @@ class Spool:
         return (self.cancel / req_id).is_file()
 
     def cancel_ids(self) -> list[str]:
+        """Ids with a cancel marker (the daemon finds markers through its watcher; tests list them here)."""
         try:
             return sorted(n for n in os.listdir(self.cancel) if is_valid_id(n))
         except FileNotFoundError:
@@ -413,17 +472,9 @@ class Spool:
     def remove_daemon_heartbeat(self) -> None:
         _unlink(self.root / DAEMON_HEARTBEAT)
 
-    def read_bridge_heartbeat(self) -> dict | None:
-        """REAPER's heartbeat ({"time", "reaper", "apply_action"}), or None if absent or unreadable."""
-        path = self.root / BRIDGE_HEARTBEAT
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.debug("cannot read %s: %s", path, exc)
-            return None
-        return doc if isinstance(doc, dict) else None
+    def read_bridge_heartbeat(self) -> dict:
+        """REAPER's heartbeat ({"time", "reaper", "apply_action"}); {} when absent or unreadable."""
+        return read_json_object(self.root / BRIDGE_HEARTBEAT)
 
 
 def _unlink(path: Path) -> None:
@@ -435,9 +486,8 @@ def _unlink(path: Path) -> None:
 
 def _read_quietly(path: Path) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_REQUEST_BYTES)
-    except OSError as exc:
+        return read_spool_file(path)
+    except (OSError, RequestError) as exc:
         log.debug("cannot read %s: %s", path, exc)
         return b""
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
+from reascribe.spool import ACTIVE_JOB_STATES, read_json_object
 
 HEARTBEAT_STALE_S = 10.0
-ACTIVE_STATES = ("queued", "running")
 
 
 def describe(spool: Path, now: float | None = None) -> tuple[str, bool]:
     """A few lines on the daemon and its jobs, and whether the daemon is alive."""
     now = time.time() if now is None else now
-    beat = _read_json(spool / "daemon.heartbeat")
+    beat = read_json_object(spool / "daemon.heartbeat")
     age_s = now - float(beat.get("time", 0)) if beat else None
     running = age_s is not None and age_s <= HEARTBEAT_STALE_S
     if running:
@@ -23,8 +22,8 @@ def describe(spool: Path, now: float | None = None) -> tuple[str, bool]:
         lines = [f"reascribe daemon is not running (last heartbeat {age_s:.0f} s ago); start it with: reascribe daemon"]
     else:
         lines = [f"reascribe daemon has never run with spool {spool}; start it with: reascribe daemon"]
-    jobs = [j for j in (_read_json(p) for p in sorted((spool / "jobs").glob("*.json"))) if j]
-    active = [j for j in jobs if j.get("state") in ACTIVE_STATES]
+    jobs = [j for j in (read_json_object(p) for p in sorted((spool / "jobs").glob("*.json"))) if j]
+    active = [j for j in jobs if j.get("state") in ACTIVE_JOB_STATES]
     for job in sorted(active, key=lambda j: j.get("updated_at", 0)):
         lines.append(
             f"  {job.get('state', '?'):8} {job.get('id', '?')} {job.get('kind', '')} "
@@ -37,10 +36,3 @@ def describe(spool: Path, now: float | None = None) -> tuple[str, bool]:
         lines.append(f"  {waiting} result(s) waiting for REAPER to apply them")
     return "\n".join(lines), running
 
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

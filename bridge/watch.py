@@ -86,6 +86,10 @@ class Watch:
         if self._rescanner.is_alive():
             self._rescanner.join()
 
+    def is_alive(self) -> bool:
+        """Whether the rescan thread, the safety net that finds what events miss, is running."""
+        return self._rescanner.is_alive()
+
     def __enter__(self) -> "Watch":
         self.start()
         return self
@@ -106,9 +110,13 @@ class Watch:
                     self.sink(Found(folder.kind, folder.path / name))
 
     def _rescan_loop(self) -> None:
-        self.rescan()
-        while not self._stop.wait(self.rescan_s):
-            self.rescan()
+        while True:
+            try:
+                self.rescan()
+            except Exception:  # a bug must not end the safety net
+                log.exception("the rescan of the watched folders failed")
+            if self._stop.wait(self.rescan_s):
+                return
 
     def _flush(self, events: list[Found]) -> None:
         for found in dict.fromkeys(events):  # one call per path, in arrival order

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -261,3 +265,92 @@ def test_is_silent():
     assert not is_silent(section(np.full(SR, 10 ** (-60 / 20))))
     assert not is_silent(section(np.r_[np.zeros(SR), 0.01]))  # one loud sample is enough
     assert is_silent(section(np.full(SR, 10 ** (-60 / 20))), threshold_dbfs=-50.0)
+
+
+# -- ffmpeg that misbehaves: stand-in scripts named ffmpeg and ffprobe --
+
+FAKE_PROBE = """
+import json, sys, time
+if {sleep_s}:
+    time.sleep({sleep_s})
+print(json.dumps({{"streams": [{{"codec_name": "aac", "sample_rate": "44100", "channels": 1, "duration": "1.0"}}]}}))
+"""
+
+FAKE_DECODER = """
+import os, sys
+with open({pid_file!r}, "w") as f:
+    f.write(str(os.getpid()))
+line = b"[aac @ 0x55d0] Error decoding frame: invalid data found when processing input\\n"
+for _ in range({error_lines}):
+    sys.stderr.buffer.write(line)
+sys.stderr.buffer.write(b"the last message\\n")
+sys.stderr.flush()
+sys.stdout.buffer.write(bytes(4 * 1000))
+sys.exit({exit_code})
+"""
+
+
+def _fake_ffmpeg(tmp_path, monkeypatch, probe_sleep_s=0, error_lines=0, exit_code=0):
+    folder = tmp_path / "fakebin"
+    folder.mkdir()
+    pid_file = tmp_path / "decoder.pid"
+    scripts = {
+        "ffprobe": FAKE_PROBE.format(sleep_s=probe_sleep_s),
+        "ffmpeg": FAKE_DECODER.format(pid_file=str(pid_file), error_lines=error_lines, exit_code=exit_code),
+    }
+    for name, body in scripts.items():
+        script = folder / name
+        script.write_text(f"#!{sys.executable}\n{body}")
+        script.chmod(0o755)
+    monkeypatch.setattr(audio, "_ffmpeg_binary", lambda: str(folder / "ffmpeg"))
+    m4a = tmp_path / "take.m4a"
+    m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
+    return m4a, pid_file
+
+
+def _load_in_thread(path, timeout_s):
+    outcome = {}
+
+    def load():
+        try:
+            outcome["section"] = load_section(path)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return thread, outcome
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffmpeg is a script with a #! line")
+def test_ffmpeg_that_floods_its_error_output_does_not_hang(tmp_path, monkeypatch):
+    # 80 bytes x 20000 lines = 1.6 MB of messages before any audio: far more than a pipe holds.
+    m4a, pid_file = _fake_ffmpeg(tmp_path, monkeypatch, error_lines=20000, exit_code=1)
+    thread, outcome = _load_in_thread(m4a, 30)
+    if thread.is_alive():  # the old deadlock: free the thread before failing
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        thread.join(10)
+        pytest.fail("load_section hung on an ffmpeg that writes much to stderr")
+    error = outcome["error"]
+    assert isinstance(error, AudioError)
+    message = str(error)
+    assert message.startswith(f"ffmpeg could not decode {m4a}: ...[aac @ 0x55d0]")
+    assert message.endswith("the last message.")
+    assert len(message) < audio.FFMPEG_ERROR_TAIL_BYTES + 200
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffmpeg is a script with a #! line")
+def test_ffmpeg_warnings_on_a_good_decode_are_not_an_error(tmp_path, monkeypatch):
+    m4a, _ = _fake_ffmpeg(tmp_path, monkeypatch, error_lines=20000, exit_code=0)
+    thread, outcome = _load_in_thread(m4a, 30)
+    assert not thread.is_alive()
+    assert outcome["section"].samples.shape == (1000, 1)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffprobe is a script with a #! line")
+def test_an_ffprobe_that_does_not_answer_is_a_sentence(tmp_path, monkeypatch):
+    m4a, _ = _fake_ffmpeg(tmp_path, monkeypatch, probe_sleep_s=10)
+    monkeypatch.setattr(audio, "FFPROBE_TIMEOUT_S", 0.5)
+    with pytest.raises(AudioError, match=r"ffprobe took longer than 0.5 s to read the header of .*take\.m4a; the file is"):
+        probe(m4a)

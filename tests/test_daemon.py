@@ -133,7 +133,7 @@ def test_cancel_markers_cancel_running_and_waiting_requests(start_daemon, projec
 
 
 def test_osc_commands_against_the_daemon(start_daemon, udp, tmp_path):
-    daemon = start_daemon()
+    daemon = start_daemon(allowed_roots=[tmp_path])
     wav = write_clicks(tmp_path / "take.wav")
     udp.sendto(build_msg("/reascribe/transcribe", [str(wav), "piano"]).dgram, daemon.osc.address)
     reply = OscMessage(udp.recv(65536))
@@ -149,6 +149,49 @@ def test_osc_commands_against_the_daemon(start_daemon, udp, tmp_path):
                daemon.osc.address)
     reply = OscMessage(udp.recv(65536))
     assert reply.address == "/reascribe/error" and "already exists" in list(reply)[0]
+
+
+def osc_transcribe(udp, daemon, *args):
+    udp.sendto(build_msg("/reascribe/transcribe", [str(a) for a in args]).dgram, daemon.osc.address)
+    reply = OscMessage(udp.recv(65536))
+    return reply.address, next(iter(reply))
+
+
+def test_osc_reads_and_writes_only_the_configured_folders(start_daemon, udp, tmp_path):
+    drop, out, root, outside = (tmp_path / name for name in ("drop", "out", "root", "outside"))
+    for folder in (drop, out, root, outside):
+        folder.mkdir()
+    daemon = start_daemon(drop_dirs=[drop], drop_out_dir=out, allowed_roots=[root])
+    secret = write_clicks(outside / "secret.wav")
+
+    address, sentence = osc_transcribe(udp, daemon, secret, "piano")
+    assert address == "/reascribe/error"
+    assert sentence.startswith(f"The audio file {secret} is outside the folders reascribe reads for OSC requests")
+    assert "allowed_roots" in sentence
+    address, sentence = osc_transcribe(udp, daemon, outside / "missing.wav", "piano")
+    assert address == "/reascribe/error" and "is outside the folders" in sentence  # says nothing of existence
+    if os.name != "nt":
+        os.symlink(secret, root / "link.wav")  # inside by name, outside in fact
+        address, sentence = osc_transcribe(udp, daemon, root / "link.wav", "piano")
+        assert address == "/reascribe/error" and "is outside the folders" in sentence
+    address, sentence = osc_transcribe(udp, daemon, root / "missing.wav", "piano")
+    assert (address, sentence) == ("/reascribe/error", f"The audio file {root / 'missing.wav'} does not exist.")
+
+    wav = write_clicks(root / "take.wav")
+    for bad_out in (outside, outside / "x.mid", drop / "x.mid"):
+        address, sentence = osc_transcribe(udp, daemon, wav, "piano", bad_out)
+        assert address == "/reascribe/error"
+        assert sentence.startswith(f"The output {bad_out} is outside the folders reascribe writes for OSC requests")
+        assert "drop_out_dir" in sentence and "allowed_roots" in sentence
+    assert not (outside / "x.mid").exists() and not (outside / "take.mid").exists()
+
+    dropped = write_clicks(drop / "song.wav")
+    queued = [osc_transcribe(udp, daemon, wav, "piano"),  # beside the audio
+              osc_transcribe(udp, daemon, dropped, "piano", out),  # the drop folders' output folder
+              osc_transcribe(udp, daemon, dropped, "piano", root / "from-drop.mid")]  # an allowed root
+    assert [address for address, _ in queued] == ["/reascribe/queued"] * 3
+    for midi in (root / "take.mid", out / "song.mid", root / "from-drop.mid"):
+        wait_for(midi.exists, 60, what=midi.name)
 
 
 def test_one_daemon_per_spool(start_daemon, tmp_path):
@@ -169,6 +212,58 @@ def test_a_stale_lock_is_taken_over(start_daemon, tmp_path, caplog):
         start_daemon()
     assert "took over the lock of a daemon that stopped without releasing it (pid 999999)" in caplog.text
     assert (spool.root / "daemon.lock").read_text().strip() == str(os.getpid())
+
+
+def test_an_error_on_one_item_does_not_stop_the_intake(start_daemon, project, tmp_path, monkeypatch, caplog):
+    spool = Spool(tmp_path / "spool").create()
+    folder, wav = project
+    daemon = start_daemon()
+    admit, calls = daemon.spool.admit, []
+
+    def admit_with_a_bug(name):
+        calls.append(name)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return admit(name)
+
+    monkeypatch.setattr(daemon.spool, "admit", admit_with_a_bug)
+    with caplog.at_level(logging.ERROR, logger="reascribe.daemon"):
+        spool.publish_request(request_doc("first1", folder, wav))
+        wait_for(lambda: calls, what="the intake to take the request")
+        spool.publish_request(request_doc("second1", folder, wav))
+        assert result_of(spool.root, "second1")["status"] == "done"
+        assert result_of(spool.root, "first1")["status"] == "done"  # the next rescan offered it again
+    assert "cannot take Found(kind='request'" in caplog.text and "RuntimeError: a bug" in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_heartbeat_stops_when_a_core_thread_has_died(start_daemon, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("reascribe.daemon.HEARTBEAT_S", 0.05)
+    daemon = start_daemon()
+    heartbeat = tmp_path / "spool" / "daemon.heartbeat"
+    wait_for(heartbeat.exists, what="the heartbeat")
+
+    def die(found):
+        raise SystemExit  # not an Exception, so beyond what the intake catches: its thread ends
+
+    monkeypatch.setattr(daemon, "_take", die)
+    with caplog.at_level(logging.ERROR, logger="reascribe.daemon"):
+        daemon._found(Found("cancel", daemon.spool.cancel / "x1"))
+        wait_for(lambda: "no longer writes its heartbeat" in caplog.text, 10, what="the error")
+    assert "the daemon's intake thread stopped" in caplog.text
+    last = heartbeat.read_text()
+    time.sleep(0.5)  # ten heartbeat periods
+    assert heartbeat.read_text() == last
+
+
+def test_a_stop_is_not_taken_for_a_dead_thread(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("reascribe.daemon.HEARTBEAT_S", 0.005)
+    daemon = Daemon(Config(spool_dir=tmp_path / "spool", osc_port=0), FAST, show_progress=False, preload=())
+    with caplog.at_level(logging.ERROR, logger="reascribe.daemon"):
+        daemon.start()
+        wait_for((tmp_path / "spool" / "daemon.heartbeat").exists, what="the heartbeat")
+        daemon.stop()  # the jobs thread ends first, the heartbeat last
+    assert "no longer writes its heartbeat" not in caplog.text
 
 
 # -- file watching --

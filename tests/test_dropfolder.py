@@ -66,7 +66,7 @@ def test_accepts_audio(name):
     assert accepts(name)
 
 
-@pytest.mark.parametrize("name", ["take.mid", "take.reascribe-error.txt", ".hidden.wav", "take.wav.part",
+@pytest.mark.parametrize("name", ["take.mid", "take.wav.reascribe-error.txt", ".hidden.wav", "take.wav.part",
                                   "take.wav.crdownload", "take.wav~", "take.wav.tmp", "notes.txt", "take"])
 def test_ignores_everything_else(name):
     assert not accepts(name)
@@ -127,8 +127,7 @@ def test_never_processed_twice_across_restarts(folder, submitted):
     assert entry["state"] == "done" and entry["output"] == str(folder / "take.mid")
     restarted = Submitted()
     drops = make_drops(folder, restarted)
-    assert settle(drops, wav) is None
-    assert drops.scan() == [wav]  # the rescan still lists it; the ledger keeps it from being taken
+    assert settle(drops, wav) is None  # every rescan offers it again; the ledger keeps it from being taken
     assert restarted.calls == []
     os.utime(wav, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new version of the file is new
     settle(drops, wav, start_s=200.0)
@@ -139,7 +138,7 @@ def test_a_failure_leaves_a_note_and_is_not_retried(folder, submitted):
     wav = write_clicks(folder / "take.wav")
     settle(make_drops(folder, submitted), wav)
     submitted.finish(0, JobState.FAILED, "take.wav is silent; there is nothing to transcribe.")
-    note = folder / "take.reascribe-error.txt"
+    note = folder / "take.wav.reascribe-error.txt"
     assert "take.wav is silent; there is nothing to transcribe." in note.read_text(encoding="utf-8")
     restarted = Submitted()
     assert settle(make_drops(folder, restarted), wav) is None
@@ -155,10 +154,63 @@ def test_a_cancelled_file_is_remembered_without_a_note(folder, submitted):
     wav = write_clicks(folder / "take.wav")
     settle(make_drops(folder, submitted), wav)
     submitted.finish(0, JobState.CANCELLED, "Cancelled by the user.")
-    assert not (folder / "take.reascribe-error.txt").exists()
+    assert not (folder / "take.wav.reascribe-error.txt").exists()
     restarted = Submitted()
     settle(make_drops(folder, restarted), wav)
     assert restarted.calls == []
+
+
+def test_files_with_one_stem_get_a_note_each(folder, submitted):
+    drops = make_drops(folder, submitted)
+    settle(drops, write_clicks(folder / "song.wav"))
+    settle(drops, write_clicks(folder / "song.flac"))
+    submitted.finish(0, JobState.FAILED, "the wav failed")
+    submitted.finish(1, JobState.FAILED, "the flac failed")
+    assert "the wav failed" in (folder / "song.wav.reascribe-error.txt").read_text(encoding="utf-8")
+    assert "the flac failed" in (folder / "song.flac.reascribe-error.txt").read_text(encoding="utf-8")
+
+
+def test_a_note_never_replaces_or_removes_a_file_it_did_not_write(folder, submitted, tmp_path):
+    mine = folder / "take.wav.reascribe-error.txt"
+    mine.write_text("my own notes")
+    wav = write_clicks(folder / "take.wav")
+    drops = make_drops(folder, submitted)
+    settle(drops, wav)
+    submitted.finish(0, JobState.FAILED, "first failure")
+    ours = folder / "take.wav.reascribe-error (2).txt"
+    assert "first failure" in ours.read_text(encoding="utf-8")
+    assert mine.read_text() == "my own notes"
+    os.utime(wav, ns=(time.time_ns(), time.time_ns() + 10**9))  # a fixed version succeeds
+    settle(drops, wav, start_s=200.0)
+    submitted.finish(1)
+    assert not ours.exists()  # the ledger says reascribe wrote it
+    assert mine.read_text() == "my own notes"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+def test_a_note_does_not_follow_a_symlink(folder, submitted, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("precious")
+    os.symlink(target, folder / "take.wav.reascribe-error.txt")
+    os.symlink(tmp_path / "nowhere.txt", folder / "take.wav.reascribe-error (2).txt")  # dangling
+    settle(make_drops(folder, submitted), write_clicks(folder / "take.wav"))
+    submitted.finish(0, JobState.FAILED, "it failed")
+    assert target.read_text() == "precious"
+    assert not (tmp_path / "nowhere.txt").exists()
+    assert "it failed" in (folder / "take.wav.reascribe-error (3).txt").read_text(encoding="utf-8")
+
+
+def test_a_second_failure_replaces_reascribes_own_note(folder, submitted):
+    wav = write_clicks(folder / "take.wav")
+    drops = make_drops(folder, submitted)
+    settle(drops, wav)
+    submitted.finish(0, JobState.FAILED, "first failure")
+    os.utime(wav, ns=(time.time_ns(), time.time_ns() + 10**9))
+    settle(drops, wav, start_s=200.0)
+    submitted.finish(1, JobState.FAILED, "second failure")
+    notes = sorted(n for n in os.listdir(folder) if "reascribe-error" in n)
+    assert notes == ["take.wav.reascribe-error.txt"]
+    assert "second failure" in (folder / notes[0]).read_text(encoding="utf-8")
 
 
 def test_names_never_collide(folder, submitted, tmp_path):
@@ -233,5 +285,5 @@ def test_dropped_files_are_not_processed_again_by_a_new_daemon(daemon_config, fo
         finally:
             daemon.stop()
     assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == [
-        "broken.reascribe-error.txt", "broken.wav", "take.mid", "take.wav"]
-    assert "broken.wav" in (folder / "broken.reascribe-error.txt").read_text()
+        "broken.wav", "broken.wav.reascribe-error.txt", "take.mid", "take.wav"]
+    assert "broken.wav" in (folder / "broken.wav.reascribe-error.txt").read_text()

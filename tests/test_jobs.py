@@ -4,7 +4,9 @@ Everything goes through a real spawned worker, real spool files and real audio; 
 worker with SIGKILL to check that a crash is retried, and cancel jobs while they run.
 """
 
+import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -261,3 +263,137 @@ def test_graceful_shutdown_lets_the_running_job_finish(spool, project, start_job
 def test_a_bad_factory_spec_is_refused(spool):
     with pytest.raises(Exception, match="must look like"):
         Jobs(spool, [], pipeline_factory="not a spec")
+
+
+# -- what must not stop the dispatcher thread --
+
+
+def test_a_claim_that_fails_on_a_full_disk_fails_only_that_job(spool, project, start_jobs, monkeypatch):
+    claim = spool.claim
+
+    def claim_on_a_full_disk(req_id):
+        if req_id == "e1":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return claim(req_id)
+
+    monkeypatch.setattr(spool, "claim", claim_on_a_full_disk)
+    jobs = start_jobs()
+    submit(spool, jobs, "e1", project)
+    result = result_of(spool, "e1")
+    assert result["status"] == "failed"
+    assert result["error"].startswith("The daemon could not take this request out of the inbox (No space left on "
+                                      "device); make sure the disk that holds")
+    submit(spool, jobs, "e2", project)
+    assert result_of(spool, "e2")["status"] == "done"
+    assert jobs.is_alive()
+
+
+def test_an_unexpected_error_starting_a_job_fails_only_that_job(spool, project, start_jobs, monkeypatch):
+    read_request = spool.read_request
+
+    def read_with_a_bug(claim):
+        if claim.id == "u1":
+            raise ValueError("a bug")
+        return read_request(claim)
+
+    monkeypatch.setattr(spool, "read_request", read_with_a_bug)
+    jobs = start_jobs()
+    submit(spool, jobs, "u1", project)
+    result = result_of(spool, "u1")
+    assert result["status"] == "failed"
+    assert result["error"] == ("reascribe could not start this job (ValueError: a bug); the daemon log has the "
+                               "details.")
+    submit(spool, jobs, "u2", project)
+    assert result_of(spool, "u2")["status"] == "done"
+
+
+def test_an_unexpected_error_in_the_dispatcher_loop_is_logged_and_it_carries_on(spool, project, start_jobs,
+                                                                                monkeypatch, caplog):
+    jobs = start_jobs()
+    receive, calls = jobs._receive, []
+
+    def receive_with_a_bug():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        receive()
+
+    monkeypatch.setattr(jobs, "_receive", receive_with_a_bug)
+    with caplog.at_level(logging.ERROR, logger="reascribe.jobs"):
+        submit(spool, jobs, "l1", project)
+        assert result_of(spool, "l1")["status"] == "done"
+    assert "the job dispatcher hit an unexpected error; it carries on" in caplog.text
+    assert jobs.is_alive()
+
+
+def test_a_job_whose_end_cannot_be_recorded_fails_and_frees_the_worker(spool, project, start_jobs, monkeypatch):
+    write_result, calls = spool.write_result, []
+
+    def write_with_a_bug(result):
+        calls.append(result.id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return write_result(result)
+
+    monkeypatch.setattr(spool, "write_result", write_with_a_bug)
+    jobs = start_jobs()
+    submit(spool, jobs, "w1", project)
+    result = result_of(spool, "w1")
+    assert result["status"] == "failed" and "could not record the end of this job (RuntimeError)" in result["error"]
+    submit(spool, jobs, "w2", project)
+    assert result_of(spool, "w2")["status"] == "done"
+
+
+# -- cancelling while the worker dies --
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP and SIGKILL are POSIX")
+def test_a_cancel_is_kept_when_the_worker_dies(spool, project, start_jobs, load_log):
+    jobs = start_jobs(factory=SLOW, preload=("piano",))
+    pid = worker_pid(load_log, 0)
+    submit(spool, jobs, "d1", project)
+    wait_running(spool, "d1")
+    os.kill(pid, signal.SIGSTOP)  # the worker cannot see the cancel before it dies
+    assert jobs.cancel("d1")
+    os.kill(pid, signal.SIGKILL)
+    result = result_of(spool, "d1")
+    assert result["status"] == "cancelled" and result["error"] == "Cancelled by the user."
+    assert jobs.get("d1").attempts == 1
+    submit(spool, jobs, "d2", project)  # the new worker takes the next job
+    wait_running(spool, "d2")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_cancel_while_the_job_is_re_queued_is_kept(spool, project, start_jobs, load_log, monkeypatch):
+    jobs = start_jobs(factory=SLOW, preload=("piano",))
+    pid = worker_pid(load_log, 0)
+    requeue = spool.requeue
+
+    def requeue_and_cancel(req_id):
+        requeue(req_id)
+        assert jobs.cancel(req_id)  # arrives while the dispatcher puts the job back in the queue
+
+    monkeypatch.setattr(spool, "requeue", requeue_and_cancel)
+    submit(spool, jobs, "d3", project)
+    wait_running(spool, "d3")
+    os.kill(pid, signal.SIGKILL)
+    result = result_of(spool, "d3")
+    assert result["status"] == "cancelled"
+    assert jobs.get("d3").state is JobState.CANCELLED
+
+
+def test_cancelling_twice_while_a_queued_request_is_being_cancelled(spool, project, start_jobs, monkeypatch):
+    jobs = start_jobs(factory=SLOW)
+    submit(spool, jobs, "q3", project)
+    submit(spool, jobs, "q4", project)
+    wait_running(spool, "q3")
+    claim, seconds = spool.claim, []
+
+    def claim_and_cancel_again(req_id):
+        seconds.append(jobs.cancel(req_id))  # a second cancel (OSC and a marker) while the first claims
+        return claim(req_id)
+
+    monkeypatch.setattr(spool, "claim", claim_and_cancel_again)
+    assert jobs.cancel("q4")
+    assert seconds == [True]
+    assert result_of(spool, "q4", timeout_s=5)["status"] == "cancelled"

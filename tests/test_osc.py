@@ -94,7 +94,6 @@ def test_transcribe_with_an_output_path(server, client, commands, wav, tmp_path)
     "args, sentence",
     [
         (("take.wav", "piano"), "must be an absolute path"),
-        (("/no/such/file.wav", "piano"), "does not exist"),
         (("{notes}", "piano"), "is not an audio file"),
         (("{wav}", "flute"), "Unknown job kind 'flute'"),
         (("{wav}",), "takes an audio file path, a kind"),
@@ -113,6 +112,13 @@ def test_transcribe_refuses_bad_arguments_with_a_sentence(server, client, comman
     assert address == "/reascribe/error" and sentence in values[0]
     assert sentence in caplog.text
     assert commands.transcribed == []
+
+
+def test_whether_the_file_exists_is_left_to_the_daemon(server, client, commands, tmp_path):
+    # The daemon answers "does not exist" only inside the folders OSC may read: no probing elsewhere.
+    send(client, server, "/reascribe/transcribe", str(tmp_path / "missing.wav"), "piano")
+    assert reply(client)[0] == "/reascribe/queued"
+    assert commands.transcribed == [(tmp_path / "missing.wav", "piano", None)]
 
 
 def test_a_refused_job_replies_the_daemons_sentence(server, client, commands, wav):

@@ -3,15 +3,18 @@
 import json
 import logging
 import os
+import re
 import stat
 import threading
 import time
+import tracemalloc
 
 import pytest
 from daemon_support import make_project, no_thread_leaks, request_doc  # noqa: F401
 
-from reascribe.protocol import Result
-from reascribe.spool import Spool, write_json_atomic
+from reascribe.errors import RequestError
+from reascribe.protocol import MAX_REQUEST_BYTES, Result
+from reascribe.spool import ACTIVE_JOB_STATES, JobState, Spool, read_json_object, write_json_atomic
 
 
 @pytest.fixture
@@ -44,13 +47,14 @@ def test_atomic_write_leaves_only_the_file(tmp_path):
     assert os.listdir(tmp_path) == ["x.json"]
 
 
-def test_publish_and_pending_in_id_order(spool, project):
+def test_publish_and_inbox_names_in_id_order(spool, project):
     folder, wav = project
     for req_id in ("20261121T120002-b", "20261121T120001-a", "20261121T120003-c"):
         spool.publish_request(request_doc(req_id, folder, wav))
     (spool.inbox / "20261121T120004-d.json.tmp").write_text("{")  # a client still writing
-    (spool.inbox / "not an id.json").write_text("{}")
-    assert spool.pending() == ["20261121T120001-a", "20261121T120002-b", "20261121T120003-c"]
+    (spool.inbox / "not an id.json").write_text("{}")  # listed: admit() moves it aside
+    assert spool.inbox_names() == [
+        "20261121T120001-a.json", "20261121T120002-b.json", "20261121T120003-c.json", "not an id.json"]
 
 
 def test_publish_refuses_a_hostile_id(spool):
@@ -175,6 +179,78 @@ def test_a_symlink_in_the_inbox_is_not_followed(spool, tmp_path):
     assert secret.exists()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+def test_a_claimed_request_swapped_for_a_symlink_is_not_followed(spool, project, tmp_path):
+    folder, wav = project
+    spool.publish_request(request_doc("s1", folder, wav))
+    assert spool.admit("s1.json") is not None
+    claim = spool.claim("s1")
+    elsewhere = tmp_path / "elsewhere.json"  # a valid request, but not the one that was admitted
+    write_json_atomic(elsewhere, request_doc("s1", folder, wav, client="swapped"))
+    claim.path.unlink()
+    os.symlink(elsewhere, claim.path)
+    with pytest.raises(RequestError, match="not a regular file"):
+        spool.read_request(claim)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_claimed_request_swapped_for_a_fifo_fails_at_once(spool, project):
+    folder, wav = project
+    spool.publish_request(request_doc("f1", folder, wav))
+    claim = spool.claim("f1")
+    claim.path.unlink()
+    os.mkfifo(claim.path)  # opening it to read waits for a writer
+    outcome = []
+
+    def read():
+        try:
+            spool.read_request(claim)
+        except RequestError as exc:
+            outcome.append(str(exc))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # free the blocked reader before failing
+        with open(claim.path, "wb"):
+            pass
+        reader.join()
+        pytest.fail("reading a FIFO swapped in for a claimed request blocked")
+    assert outcome and "not a regular file" in outcome[0]
+
+
+def test_a_claimed_request_swapped_for_a_huge_file_is_not_read(spool, project):
+    folder, wav = project
+    spool.publish_request(request_doc("h1", folder, wav))
+    claim = spool.claim("h1")
+    with open(claim.path, "r+b") as f:
+        f.truncate(16 * MAX_REQUEST_BYTES)  # sparse: large to read, free on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(RequestError, match="larger than"):
+            spool.read_request(claim)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_REQUEST_BYTES
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+def test_recovery_does_not_follow_a_symlink_for_the_kind(spool, project, tmp_path):
+    folder, wav = project
+    spool.publish_request(request_doc("rs1", folder, wav))
+    for _ in range(2):
+        spool.claim("rs1")
+        spool.requeue("rs1")
+    spool.claim("rs1")
+    elsewhere = tmp_path / "elsewhere.json"
+    write_json_atomic(elsewhere, request_doc("rs1", folder, wav))
+    (spool.processing / "rs1.json").unlink()
+    os.symlink(elsewhere, spool.processing / "rs1.json")
+    spool.recover()
+    assert outbox_result(spool, "rs1")["kind"] == "unknown"  # the link's target was never read
+
+
 @pytest.mark.parametrize("name", ["bad name.json", "-dash.json", ".hidden.json", "a" * 65 + ".json", "é.json"])
 def test_a_name_that_is_no_id_is_moved_out_without_a_result(spool, name):
     (spool.inbox / name).write_text("{}")
@@ -182,6 +258,13 @@ def test_a_name_that_is_no_id_is_moved_out_without_a_result(spool, name):
     assert os.listdir(spool.inbox) == []
     assert os.listdir(spool.outbox) == []
     assert [n for n in os.listdir(spool.archive) if n.endswith(".rejected")]
+
+
+def test_a_rejected_name_is_archived_under_a_sanitised_unique_name(spool):
+    (spool.inbox / "my song (1).json").write_text("{}")
+    assert spool.admit("my song (1).json") is None
+    (rejected,) = os.listdir(spool.archive)
+    assert re.fullmatch(r"my_song__1__json-\d+\.rejected", rejected)
 
 
 def test_a_cancelled_request_is_answered_cancelled(spool, project):
@@ -294,9 +377,9 @@ def test_heartbeats(spool):
     beat = json.loads((spool.root / "daemon.heartbeat").read_text())
     assert beat["pid"] == os.getpid() and beat["protocol"] == 1 and beat["queued"] == 2 and beat["running"] == "r1"
     assert set(beat) == {"pid", "version", "protocol", "time", "queued", "running"}
-    assert spool.read_bridge_heartbeat() is None
+    assert spool.read_bridge_heartbeat() == {}
     (spool.root / "bridge.heartbeat").write_text("{broken")
-    assert spool.read_bridge_heartbeat() is None
+    assert spool.read_bridge_heartbeat() == {}
     (spool.root / "bridge.heartbeat").write_text(json.dumps({"time": 1, "reaper": "7.66", "apply_action": "_RS1"}))
     assert spool.read_bridge_heartbeat()["apply_action"] == "_RS1"
 
@@ -308,3 +391,20 @@ def test_cancel_markers(spool):
     spool.clear_cancel("k1")
     spool.clear_cancel("k1")
     assert spool.cancel_ids() == []
+
+
+def test_read_json_object(tmp_path):
+    path = tmp_path / "x.json"
+    assert read_json_object(path) == {}
+    for text in ("{broken", "[1, 2]", "\udcff"):
+        path.write_text(text, errors="surrogateescape")
+        assert read_json_object(path) == {}
+    path.write_text('{"a": 1}')
+    assert read_json_object(path) == {"a": 1}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo")
+        assert read_json_object(tmp_path / "fifo") == {}  # returns at once instead of waiting for a writer
+
+
+def test_active_job_states_are_the_unfinished_job_states():
+    assert ACTIVE_JOB_STATES == (JobState.QUEUED.value, JobState.RUNNING.value) == ("queued", "running")
