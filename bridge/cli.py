@@ -1,4 +1,5 @@
-"""The `reascribe` command: transcribe files, run the daemon, check it, install the REAPER scripts, demo.
+"""The `reascribe` command: transcribe and separate files, fill gaps in MIDI, answer live (session), run the
+daemon, check it, install the REAPER scripts, demo.
 
 Only this module prints and chooses exit codes: 0 on success, 1 with one line on stderr for anything
 the user can fix, 2 for usage errors (argparse).
@@ -12,8 +13,9 @@ import sys
 from pathlib import Path
 
 from reascribe import __version__
-from reascribe.errors import ReascribeError
+from reascribe.errors import ReascribeError, RequestError
 from reascribe.protocol import KINDS
+from reascribe.separation import BACKENDS, DEFAULT_BACKEND
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,12 +48,53 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="transcribe an audio file into a MIDI file")
     p.add_argument("audio", type=Path)
     p.add_argument("--kind", choices=KINDS, default="piano")
-    p.add_argument("--out", type=Path, required=True, help="the MIDI file to write")
-    p.add_argument("--pedal-extend", action="store_true", help="hold notes while the sustain pedal is down")
+    p.add_argument("--out", type=Path, required=True, help="the MIDI file to write (chords: also OUT with .lab)")
+    p.add_argument("--pedal-extend", action="store_true", help="piano: hold notes while the sustain pedal is down")
+    p.add_argument("--note-length", type=float, metavar="SECONDS", help="drums: length of each note (default 0.1)")
+    p.add_argument("--note-map", action="append", metavar="DRUM=NOTE",
+                   help="drums: the MIDI note of a drum, e.g. kick=35 (repeatable; default General MIDI)")
+    p.add_argument("--channel", type=int, help="drums, chords: MIDI channel 1-16 (default 10 for drums, 1 for chords)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--threads", type=int, help="CPU threads for the model (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--separate", nargs="?", const=DEFAULT_BACKEND, choices=BACKENDS, metavar="BACKEND",
+                   help="separate first and transcribe the stem the kind wants (drums: drums; piano: the harmonic "
+                        f"part); BACKEND is one of {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})")
     p.set_defaults(func=_transcribe)
+
+    p = sub.add_parser("separate", help="split an audio file into stems (one WAV per stem)")
+    p.add_argument("audio", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="the folder for the stems (created if missing)")
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help="hpss: drums / harmonic / residual, no weights needed (default); demucs: drums / bass / "
+                        "other / vocals, needs the demucs package and its weights")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_separate)
+
+    p = sub.add_parser("generate", help="fill a time range of a MIDI part with new notes (variations as tracks)")
+    p.add_argument("--context", type=Path, required=True, help="the MIDI file with the part around the gap")
+    p.add_argument("--start", type=float, required=True, metavar="SEC", help="where the gap starts, in seconds")
+    p.add_argument("--end", type=float, required=True, metavar="SEC", help="where the gap ends, in seconds")
+    p.add_argument("--out", type=Path, required=True, help="the MIDI file to write (never replaced)")
+    p.add_argument("--variations", type=_ranged(int, 1, 8), default=3, help="fills to write, one track each (1-8)")
+    p.add_argument("--temperature", type=_ranged(float, 0.1, 2.0), default=0.8,
+                   help="0.1-2.0: lower is safer, higher is more adventurous (default 0.8)")
+    p.add_argument("--density", type=_ranged(float, 0.25, 4.0), default=1.0,
+                   help="notes per beat relative to the context: 0.5 sparser, 2 busier (default 1)")
+    p.add_argument("--part", choices=("auto", "drums", "melodic"), default="auto",
+                   help="auto: drums on channel 10 or kit notes, else melodic (default)")
+    p.add_argument("--seed", type=int, help="repeatable results")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("session", help="live call and response: answer each phrase played on a MIDI input")
+    p.add_argument("--in", dest="in_port", required=True, metavar="PORT", help="MIDI input port name (see --list)")
+    p.add_argument("--out", dest="out_port", required=True, metavar="PORT", help="MIDI output port name")
+    p.add_argument("--virtual", action="store_true", help="create virtual ports with these names (not on Windows)")
+    p.add_argument("--temperature", type=_ranged(float, 0.1, 2.0), default=0.8)
+    p.add_argument("--density", type=_ranged(float, 0.25, 4.0), default=1.0)
+    p.add_argument("--answer-bars", type=_ranged(int, 1, 8), default=2, help="length of each answer in bars")
+    p.set_defaults(func=_session)
 
     p = sub.add_parser("daemon", help="run the daemon: REAPER requests, drop folders and OSC commands")
     p.add_argument("--config", type=Path, help="TOML config file (default ~/.reascribe/config.toml)")
@@ -88,12 +131,72 @@ def _parser() -> argparse.ArgumentParser:
 def _transcribe(args: argparse.Namespace) -> int:
     from reascribe.transcribe import transcribe_file
 
-    options = {"pedal_extend": True} if args.pedal_extend else {}
     out = transcribe_file(
-        args.audio, args.kind, args.out, options, overwrite=args.force, threads=args.threads, show_progress=not args.quiet
+        args.audio,
+        args.kind,
+        args.out,
+        _options(args),
+        overwrite=args.force,
+        threads=args.threads,
+        show_progress=not args.quiet,
+        separate=args.separate,
     )
     print(out)
     return 0
+
+
+def _separate(args: argparse.Namespace) -> int:
+    from reascribe.separate import separate_file
+
+    threads = None if args.threads is None else max(1, args.threads)
+    for path in separate_file(args.audio, args.out, args.backend, threads=threads, show_progress=not args.quiet):
+        print(path)
+    return 0
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """The job options the flags set; the protocol checks that they fit the kind."""
+    options: dict = {"pedal_extend": True} if args.pedal_extend else {}
+    if args.note_length is not None:
+        options["note_length"] = args.note_length
+    if args.channel is not None:
+        options["channel"] = args.channel
+    if args.note_map:
+        options["note_map"] = {}
+        for entry in args.note_map:
+            drum, _, note = entry.partition("=")
+            if not note.strip().isdigit():
+                raise RequestError(f"--note-map {entry!r} must look like DRUM=NOTE, e.g. kick=35.")
+            options["note_map"][drum.strip()] = int(note)
+    return options
+
+
+def _ranged(kind: type, low: float, high: float):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}-{high}")
+        return value
+
+    return parse
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from reascribe.generate import FillOptions, generate_file
+
+    options = FillOptions(args.variations, args.temperature, args.density, args.part, args.seed)
+    print(generate_file(args.context, args.start, args.end, args.out, options))
+    return 0
+
+
+def _session(args: argparse.Namespace) -> int:
+    from reascribe.session import run_session
+
+    return run_session(args.in_port, args.out_port, virtual=args.virtual, temperature=args.temperature,
+                       density=args.density, answer_bars=args.answer_bars)
 
 
 def _daemon(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from reascribe import PROTOCOL_VERSION, __version__
 from reascribe.config import Config
-from reascribe.dropfolder import DROP_KIND, DropFolders, accepts
+from reascribe.dropfolder import DropFolders, accepts
 from reascribe.errors import ReascribeError, RequestError
 from reascribe.jobs import DEFAULT_PIPELINE_FACTORY, Job, Jobs, JobState
 from reascribe.midi_out import unique_path
@@ -131,7 +131,7 @@ class Daemon:
             [
                 WatchedFolder(self.spool.inbox, "request", lambda name: name.endswith(JSON_SUFFIX)),
                 WatchedFolder(self.spool.cancel, "cancel", is_valid_id),
-                *(WatchedFolder(d, "drop", accepts) for d in drop_dirs),
+                *(WatchedFolder(d, "drop", accepts) for d in self.drops.kinds),
             ],
             self._found,
         )
@@ -242,8 +242,8 @@ class Daemon:
         c = self.config
         log.info("reascribe daemon %s (protocol %d), pid %d", __version__, PROTOCOL_VERSION, os.getpid())
         log.info("spool: %s (at most %d attempts per job)", self.spool.root, c.max_attempts)
-        for folder in self.drops.folders:
-            log.info("drop folder: %s -> MIDI %s", folder, c.drop_out_dir or "beside the audio")
+        for folder, kind in self.drops.kinds.items():
+            log.info("drop folder (%s): %s -> MIDI %s", kind, folder, c.drop_out_dir or "beside the audio")
         log.info("allowed roots besides each project: %s", ", ".join(map(str, c.allowed_roots)) or "none")
         assert self.osc is not None
         log.info("OSC commands on %s:%d; REAPER poke: %s", *self.osc.address, c.reaper_osc or "off")
@@ -297,8 +297,8 @@ class Daemon:
             self.spool.clear_cancel(job_id)  # too late: the job has ended
         # else: the request may not be published yet; admit() sees the marker when it comes
 
-    def _submit_drop(self, audio_path: Path, midi_path: Path, on_finished: Any) -> Job:
-        return self.jobs.submit_file(audio_path, DROP_KIND, midi_path, {}, on_finished=on_finished)
+    def _submit_drop(self, audio_path: Path, midi_path: Path, kind: str, on_finished: Any) -> Job:
+        return self.jobs.submit_file(audio_path, kind, midi_path, {}, on_finished=on_finished)
 
     # -- results and the heartbeat --
 

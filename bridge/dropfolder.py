@@ -1,8 +1,16 @@
 """Drop folders: audio saved into a watched folder becomes a MIDI file beside it, once.
 
+Audio dropped into a drop folder itself is transcribed as piano; into its subfolder named after
+another kind (``<folder>/drums/``, created with the folder) as that kind: a producer sorts files by
+where they drop them, with nothing to configure. ``<folder>/separate/`` splits audio into stem WAVs
+in a new folder ``<stem> stems/`` beside it (a subfolder, so the stems are not taken as dropped
+audio), ``<folder>/mix/`` separates it and transcribes every kind with a stem into one MIDI file, a
+track per kind. Each of these folders is watched on its own and has its own ledger.
+
 A file is taken when it is fully written: its size and modification time have not changed for
 ``stable_s`` and it can be opened. The MIDI goes beside it (or to ``out_dir``) as ``<stem>.mid``,
-or ``<stem> (2).mid`` when that exists; a failure leaves a new note ``<name>.reascribe-error.txt``
+or ``<stem> (2).mid`` when that exists (chords also write the segments beside the MIDI as
+``<stem>.lab``, numbered the same way); a failure leaves a new note ``<name>.reascribe-error.txt``
 beside the audio (``song.wav.reascribe-error.txt``; a numbered name when that is taken).
 ``<folder>/.reascribe/processed.json`` remembers every file taken, by name, size and modification
 time, so a file is never processed twice, across restarts; a changed file (or a new copy) is new. It
@@ -25,11 +33,14 @@ from typing import Callable
 from reascribe.errors import ReascribeError
 from reascribe.jobs import Job, JobState
 from reascribe.midi_out import unique_path
+from reascribe.protocol import KINDS, MIX, SEPARATE
 from reascribe.spool import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-DROP_KIND = "piano"
+DEFAULT_KIND = "piano"  # of audio dropped into a drop folder itself
+# <folder>/<kind>/ holds audio of that kind
+KIND_SUBFOLDERS = (*(kind for kind in KINDS if kind != DEFAULT_KIND), SEPARATE, MIX)
 AUDIO_EXTENSIONS = frozenset({
     ".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga",
     ".mp3", ".caf", ".au", ".m4a", ".aac", ".wma", ".opus", ".alac", ".mp4",
@@ -43,7 +54,7 @@ LEDGER_NAME = "processed.json"
 ERROR_NOTE_SUFFIX = ".reascribe-error.txt"  # appended to the audio file's whole name
 NOTE_TRIES = 5  # names tried when another file takes the chosen one between the look and the create
 
-Submit = Callable[[Path, Path, Callable[[Job], None]], object]
+Submit = Callable[[Path, Path, str, Callable[[Job], None]], object]
 
 
 def accepts(name: str) -> bool:
@@ -98,12 +109,15 @@ class DropFolders:
     """The watched folders; ``offer`` is called for every file event, ``poll`` while files settle.
 
     ``offer`` and ``poll`` run on one thread (the daemon's intake). ``submit(audio_path, midi_path,
-    on_finished)`` queues the job; ``on_finished(job)`` is called when it ends, on the job
+    kind, on_finished)`` queues the job; ``on_finished(job)`` is called when it ends, on the job
     dispatcher's thread.
     """
 
     def __init__(self, folders: list[Path], out_dir: Path | None, submit: Submit, stable_s: float = STABLE_S) -> None:
-        self.folders = [Path(f) for f in folders]
+        # Every folder watched, with the kind of the audio dropped into it; a folder listed in the
+        # config is a drop folder even when it is the kind subfolder of another.
+        self.kinds: dict[Path, str] = {Path(f) / kind: kind for f in folders for kind in KIND_SUBFOLDERS}
+        self.kinds.update({Path(f): DEFAULT_KIND for f in folders})
         self.out_dir = Path(out_dir) if out_dir else None
         self.submit = submit
         self.stable_s = stable_s
@@ -114,11 +128,11 @@ class DropFolders:
 
     def create(self) -> None:
         """Create missing folders and read the ledgers."""
-        for folder in [*self.folders, *([self.out_dir] if self.out_dir else [])]:
+        for folder in [*self.kinds, *([self.out_dir] if self.out_dir else [])]:
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
                 log.info("created the drop folder %s", folder)
-        for folder in self.folders:
+        for folder in self.kinds:
             self._ledgers[folder] = _Ledger(folder)
 
     def offer(self, path: Path, now_s: float | None = None) -> None:
@@ -164,16 +178,21 @@ class DropFolders:
 
     def _submit(self, path: Path, info: os.stat_result) -> None:
         key = _Ledger.key(path.name, info)
+        kind = self.kinds[path.parent]
+        folder = self.out_dir or path.parent
         with self._lock:
-            target = unique_path((self.out_dir or path.parent) / f"{path.stem}.mid", set(self._in_flight.values()))
+            if kind == SEPARATE:  # write_stems numbers the files in it, never the folder
+                target = folder / f"{path.stem} stems"
+            else:
+                target = unique_path(folder / f"{path.stem}.mid", set(self._in_flight.values()))
             self._in_flight[path] = target
-        log.info("transcribing the dropped file %s into %s", path, target)
+        log.info("transcribing the dropped file %s into %s (%s)", path, target, kind)
 
         def finished(job: Job) -> None:
             self._finished(path, key, job)
 
         try:
-            self.submit(path, target, finished)
+            self.submit(path, target, kind, finished)
         except ReascribeError as exc:  # the daemon is stopping: the file is taken at the next start
             log.info("not transcribing %s now: %s", path, exc)
             with self._lock:

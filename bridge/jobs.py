@@ -7,7 +7,7 @@ file-watching threads with it. A worker that dies is replaced; its job is retrie
 ``max_attempts`` claims, then fails with a sentence.
 
 Two kinds of jobs: spool requests (claimed from the inbox when the worker is free, answered with a
-result file) and file jobs (a whole audio file to a MIDI file: drop folders, OSC).
+result file) and file jobs (a whole audio file to a MIDI file, or to stems: drop folders, OSC).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reascribe.errors import JobCancelled, ModelError, ReascribeError, RequestError
-from reascribe.protocol import Request, Result, Status
+from reascribe.protocol import GENERATE, MIX, SEPARATE, Request, Result, Status
+from reascribe.separation import DEFAULT_BACKEND
 from reascribe.spool import CANCELLED_MESSAGE, JobState, Spool
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,8 @@ class Jobs:
         options: dict[str, Any] | None = None,
         on_finished: Callable[[Job], None] | None = None,
     ) -> Job:
-        """Queue a whole audio file to become the MIDI file ``out_path`` (which must not exist)."""
+        """Queue a whole audio file to become the MIDI file ``out_path`` (which must not exist); for a
+        ``separate`` job, ``out_path`` is the folder its stems go into."""
         job = Job(new_file_job_id(), kind, JobSource.FILE, audio_path=Path(audio_path), out_path=Path(out_path),
                   options=dict(options or {}), on_finished=on_finished)
         with self._lock:
@@ -674,7 +676,7 @@ def _worker_main(
 
 
 class _Worker:
-    """Pipelines loaded once per kind, and one job at a time."""
+    """Pipelines loaded once per kind, separators once per backend, and one job at a time."""
 
     def __init__(self, factory_spec: str, threads: int | None, cancel: Any, send: Callable[[tuple], None]) -> None:
         self.factory_spec = factory_spec
@@ -682,6 +684,7 @@ class _Worker:
         self.cancel = cancel
         self.send = send
         self.pipelines: dict[str, Any] = {}
+        self.separators: dict[str, Any] = {}
 
     def pipeline(self, kind: str, progress: Callable[[float, str], None]) -> Any:
         if kind not in self.pipelines:
@@ -700,6 +703,22 @@ class _Worker:
             self.pipelines[kind] = pipeline
         return self.pipelines[kind]
 
+    def separator(self, backend: str, progress: Callable[[float, str], None]) -> Any:
+        if backend not in self.separators:
+            from reascribe import separation
+
+            progress(0.0, f"Loading the {backend} separation.")
+            separator = separation.create(backend, num_threads=self.threads)
+            try:
+                separator.load()
+            except ReascribeError:
+                raise
+            except Exception as exc:
+                log.exception("loading the %s separation failed", backend)
+                raise ModelError(f"The {backend} separation could not be loaded ({type(exc).__name__}: {exc}).") from exc
+            self.separators[backend] = separator
+        return self.separators[backend]
+
     def run(self, task: _RequestTask | _FileTask) -> None:
         def progress(fraction: float, message: str) -> None:
             if self.cancel.is_set():
@@ -707,17 +726,10 @@ class _Worker:
             self.send(("progress", task.job_id, float(fraction), str(message)))
 
         try:
-            pipeline = self.pipeline(task.kind, progress)
             if isinstance(task, _RequestTask):
-                from reascribe.execute import execute_request
-
-                result = execute_request(task.request, pipeline, progress, task.allowed_roots)
-                self.send(("result", task.job_id, result))
+                self.send(("result", task.job_id, self._request(task, progress)))
             else:
-                from reascribe.execute import execute_file
-
-                written = execute_file(task.audio_path, task.kind, task.out_path, pipeline, progress, task.options)
-                self.send(("written", task.job_id, str(written)))
+                self.send(("written", task.job_id, str(self._file(task, progress))))
         except JobCancelled:
             self.send(("cancelled", task.job_id))
         except ReascribeError as exc:
@@ -728,6 +740,36 @@ class _Worker:
             log.exception("job %s crashed", task.job_id)
             self.send(("failed", task.job_id,
                        f"Transcription failed unexpectedly ({type(exc).__name__}); the daemon log has the details."))
+
+
+    def _request(self, task: _RequestTask, progress: Callable[[float, str], None]) -> Result:
+        from reascribe import execute, execute_stems
+
+        request, roots = task.request, task.allowed_roots
+        if task.kind == SEPARATE:
+            separator = self.separator(request.options.get("backend", DEFAULT_BACKEND), progress)
+            return execute_stems.execute_separate_request(request, separator, progress, roots)
+        if task.kind == MIX:
+            separator = self.separator(request.options.get("backend", DEFAULT_BACKEND), progress)
+            return execute_stems.execute_mix_request(request, separator, self.pipeline, progress, roots)
+        if task.kind == GENERATE:
+            return self.pipeline(GENERATE, progress).run_request(request, progress)
+        return execute.execute_request(request, self.pipeline(task.kind, progress), progress, roots)
+
+    def _file(self, task: _FileTask, progress: Callable[[float, str], None]) -> Path:
+        """The MIDI file written; for a separation, the folder of the stems."""
+        from reascribe import execute, execute_stems
+
+        if task.kind == SEPARATE:
+            separator = self.separator(task.options.get("backend", DEFAULT_BACKEND), progress)
+            execute_stems.separate_to_folder(task.audio_path, task.out_path, separator, progress)
+            return task.out_path
+        if task.kind == MIX:
+            separator = self.separator(task.options.get("backend", DEFAULT_BACKEND), progress)
+            return execute_stems.mix_to_midi(task.audio_path, task.out_path, separator, self.pipeline, progress,
+                                             task.options)
+        pipeline = self.pipeline(task.kind, progress)
+        return execute.execute_file(task.audio_path, task.kind, task.out_path, pipeline, progress, task.options)
 
 
 def _resolve_factory(spec: str) -> Callable[..., Any]:

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import mido
@@ -54,12 +55,28 @@ def write_midi(
     Raises FileExistsError if ``path`` exists (use ``unique_path``); the file appears complete or not
     at all.
     """
+    return write_midi_tracks(path, [MidiPart(events, program, channel, track_name)], tempo_map, ppq=ppq)
+
+
+@dataclass(frozen=True)
+class MidiPart:
+    """One track of a MIDI file: its events, General MIDI program, channel (0-15) and name."""
+
+    events: Events
+    program: int = 0
+    channel: int = 0
+    name: str = ""
+
+
+def write_midi_tracks(path: str | os.PathLike, parts: list[MidiPart], tempo_map: TempoMap, *, ppq: int = 960) -> Path:
+    """``write_midi`` with one track per part (after the conductor track)."""
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} already exists; reascribe never overwrites a file.")
     midi = mido.MidiFile(type=1, ticks_per_beat=ppq)
     midi.tracks.append(_conductor_track(tempo_map, ppq))
-    midi.tracks.append(_event_track(events, tempo_map, ppq, program, channel, track_name))
+    for part in parts:
+        midi.tracks.append(_event_track(part.events, tempo_map, ppq, part.program, part.channel, part.name))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
@@ -67,7 +84,7 @@ def write_midi(
         _publish_without_replacing(Path(tmp_name), path)
     finally:
         os.unlink(tmp_name)
-    log.debug("wrote %s: %d notes, %d controls", path, len(events.notes), len(events.controls))
+    log.debug("wrote %s: %d track(s)", path, len(parts))
     return path
 
 
@@ -146,6 +163,8 @@ def _event_track(
     for cc in events.controls:
         msg = mido.Message("control_change", control=cc.controller, value=cc.value, channel=channel)
         timed.append(((_tick(tempo_map, cc.time_s, ppq), _ORDER_CONTROL), msg))
+    for chord in events.chords or ():  # chord names as markers, shown by DAWs that import the file
+        timed.append(((_tick(tempo_map, chord.start_s, ppq), _ORDER_CONTROL), mido.MetaMessage("marker", text=chord.label)))
     timed.sort(key=lambda item: item[0])
     return _delta_track(track, [(key[0], msg) for key, msg in timed])
 

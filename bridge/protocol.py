@@ -9,21 +9,142 @@ from __future__ import annotations
 import json
 import os
 import re
+import reprlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from reascribe import PROTOCOL_VERSION, __version__
 from reascribe.errors import RequestError
+from reascribe.generate_request import GenerateContext, parse_context
+from reascribe.models.drums.classes import CLASSES as DRUM_CLASSES
+from reascribe.separation import BACKENDS, KIND_STEMS
 from reascribe.tempo import TempoMap
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-KINDS = ("piano",)
-OPTIONS: dict[str, dict[str, type]] = {"piano": {"pedal_extend": bool, "soft_pedal": bool}}
+KINDS = ("piano", "drums", "chords")
 DEFAULT_TTL_S = 86400.0
 MAX_ITEMS = 256
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+# An option's check: (name, value) -> the value to use; raises RequestError with a sentence naming it.
+OptionCheck = Callable[[str, object], Any]
+
+
+def _shown(value: object) -> str:
+    return reprlib.repr(value)  # a hostile request may send a huge value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise RequestError(f"Option {name!r} must be a bool, not {_shown(value)}.")
+    return value
+
+
+def _seconds(low: float, high: float) -> OptionCheck:
+    def check(name: str, value: object) -> float:
+        # NaN fails the range comparison, infinities are outside it
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise RequestError(
+                f"Option {name!r} must be a number of seconds from {low} to {high}, not {_shown(value)}."
+            )
+        return float(value)
+
+    return check
+
+
+def _whole(low: int, high: int) -> OptionCheck:
+    def check(name: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise RequestError(f"Option {name!r} must be a whole number from {low} to {high}, not {_shown(value)}.")
+        return value
+
+    return check
+
+
+_midi_note = _whole(0, 127)
+
+
+def _choice(*choices: str) -> OptionCheck:
+    def check(name: str, value: object) -> str:
+        if value not in choices:
+            raise RequestError(f"Option {name!r} must be one of {', '.join(choices)}, not {_shown(value)}.")
+        return value  # type: ignore[return-value]
+
+    return check
+
+
+def _drum_notes(name: str, value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise RequestError(f"Option {name!r} must be an object mapping drum names to MIDI notes, not {_shown(value)}.")
+    for drum, note in value.items():
+        if drum not in DRUM_CLASSES:
+            raise RequestError(
+                f"Option {name!r} names the unknown drum {_shown(drum)}; known drums: {', '.join(DRUM_CLASSES)}."
+            )
+        _midi_note(f"{name}.{drum}", note)
+    return dict(value)
+
+
+OPTIONS: dict[str, dict[str, OptionCheck]] = {
+    "piano": {"pedal_extend": _flag, "soft_pedal": _flag},
+    "drums": {"note_length": _seconds(0.01, 2.0), "note_map": _drum_notes, "channel": _whole(1, 16)},
+    "chords": {"channel": _whole(1, 16), "markers": _choice("take", "regions", "none")},
+}
+
+# Jobs on stems: "separate" writes them into the project, "mix" separates and transcribes each kind's stem.
+SEPARATE, MIX = "separate", "mix"
+# "generate" fills the time selection of a track from the notes around it (the request carries notes).
+GENERATE = "generate"
+REQUEST_KINDS = (*KINDS, SEPARATE, MIX, GENERATE)
+
+
+def _real(low: float, high: float) -> OptionCheck:
+    def check(name: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise RequestError(f"Option {name!r} must be a number from {low} to {high}, not {_shown(value)}.")
+        return float(value)
+
+    return check
+
+
+OPTIONS[GENERATE] = {"variations": _whole(1, 8), "temperature": _real(0.1, 2.0), "density": _real(0.25, 4.0),
+                     "part": _choice("auto", "drums", "melodic"), "seed": _whole(0, 2**31 - 1)}
+
+
+def _backend(name: str, value: object) -> str:
+    if value not in BACKENDS:
+        raise RequestError(f"Option {name!r} must be one of {', '.join(BACKENDS)}, not {_shown(value)}.")
+    return value  # type: ignore[return-value]
+
+
+def mix_kinds() -> tuple[str, ...]:
+    """The kinds a mix can be transcribed into: those with a stem to hear (separation.KIND_STEMS)."""
+    return tuple(kind for kind in KINDS if kind in KIND_STEMS)
+
+
+def _mix_kinds(name: str, value: object) -> list[str]:
+    known = mix_kinds()
+    if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value) or any(
+        kind not in known for kind in value
+    ):
+        raise RequestError(
+            f"Option {name!r} must be a list of different kinds from {', '.join(known)}, not {_shown(value)}."
+        )
+    return list(value)
+
+
+def _kind_options(kind: str) -> OptionCheck:
+    def check(name: str, value: object) -> dict[str, Any]:
+        return validate_options(kind, value)
+
+    return check
+
+
+OPTIONS[SEPARATE] = {"backend": _backend}
+OPTIONS[MIX] = {"backend": _backend, "kinds": _mix_kinds, **{kind: _kind_options(kind) for kind in mix_kinds()}}
 
 
 class Status:
@@ -79,6 +200,7 @@ class Request:
     time_selection: tuple[float, float] | None
     options: dict[str, Any]
     items: list[Item]
+    context: GenerateContext | None = None  # generate: the notes to fill between
 
     def expired(self, now: float | None = None) -> bool:
         return (now if now is not None else time.time()) > self.created_at + self.ttl_s
@@ -94,6 +216,13 @@ class ItemResult:
     notes: list[list] = field(default_factory=list)
     cc: list[list] = field(default_factory=list)
     artifact: str | None = None
+    stems: list[dict] | None = None  # separate: [{"name", "path"}], the WAVs written into the project
+    parts: list[dict] | None = None  # mix: one transcription per kind (see docs/protocol.md)
+    channel: int = 1  # MIDI channel 1-16 of the notes and CCs
+    pitched: bool = True  # False: note numbers name drums, so a pitch-shifted take must not transpose them
+    chords: list[list] | None = None  # chords: [start_s, end_s, Harte label, symbol] in source seconds
+    key: str | None = None  # chords: the key heard, e.g. "Eb:maj"
+    markers: str | None = None  # chords: where REAPER shows the chord symbols (the request's option)
 
     def to_dict(self) -> dict:
         return {
@@ -104,7 +233,11 @@ class ItemResult:
             "section": None if self.section is None else {"start_s": self.section[0], "end_s": self.section[1]},
             "notes": self.notes,
             "cc": self.cc,
+            "channel": self.channel,
+            "pitched": self.pitched,
             "artifact": self.artifact,
+            **{key: value for key, value in (("stems", self.stems), ("parts", self.parts)) if value is not None},
+            **({"chords": self.chords, "key": self.key, "markers": self.markers} if self.chords is not None else {}),
         }
 
 
@@ -115,6 +248,7 @@ class Result:
     status: str
     error: str | None = None
     items: list[ItemResult] = field(default_factory=list)
+    fill: dict | None = None  # generate: the variations (docs/protocol.md)
 
     @classmethod
     def from_items(cls, request_id: str, kind: str, items: list[ItemResult]) -> "Result":
@@ -139,6 +273,7 @@ class Result:
             "finished_at": time.time(),
             "daemon": __version__,
             "items": [i.to_dict() for i in self.items],
+            **({"fill": self.fill} if self.fill is not None else {}),
         }
 
 
@@ -169,9 +304,11 @@ def parse_request(doc: object) -> Request:
     if not is_valid_id(req_id):
         raise RequestError(f"The request id {req_id!r} is not a valid id (letters, digits, '-' and '_').")
     kind = doc.get("kind")
-    if kind not in KINDS:
-        raise RequestError(f"Unknown job kind {kind!r}; this version knows {', '.join(KINDS)}.")
+    if kind not in REQUEST_KINDS:
+        raise RequestError(f"Unknown job kind {kind!r}; this version knows {', '.join(REQUEST_KINDS)}.")
     project = _project(doc.get("project"))
+    if kind == GENERATE:
+        return _generate_request(doc, req_id, project)
     items_doc = doc.get("items")
     if not isinstance(items_doc, list) or not items_doc:
         raise RequestError("The request names no items; select at least one audio item.")
@@ -188,6 +325,28 @@ def parse_request(doc: object) -> Request:
         time_selection=_time_selection(doc.get("time_selection")),
         options=validate_options(kind, doc.get("options", {})),
         items=[_item(i, n) for n, i in enumerate(items_doc, 1)],
+    )
+
+
+def _generate_request(doc: dict, req_id: str, project: Project) -> Request:
+    """A generate request names no items: its notes come in ``context`` and it needs a time selection."""
+    if doc.get("items", []) != []:
+        raise RequestError("A generate request carries its notes in 'context'; 'items' must be empty.")
+    selection = _time_selection(doc.get("time_selection"))
+    if selection is None:
+        raise RequestError("Make a time selection over the bars to fill, then run Generate fill again.")
+    return Request(
+        id=req_id,
+        kind=GENERATE,
+        created_at=_number(doc, "created_at"),
+        ttl_s=_number(doc, "ttl_s", DEFAULT_TTL_S, minimum=1.0),
+        client=str(doc.get("client", "")),
+        project=project,
+        tempo_map=TempoMap.from_dict(doc.get("tempo_map", {"bpm": 120})),
+        time_selection=selection,
+        options=validate_options(GENERATE, doc.get("options", {})),
+        items=[],
+        context=parse_context(doc.get("context")),
     )
 
 
@@ -260,15 +419,18 @@ def _time_selection(doc: object) -> tuple[float, float] | None:
 
 
 def validate_options(kind: str, doc: object) -> dict[str, Any]:
+    """The options of a ``kind`` job, each checked; those not given are left out (pipelines hold defaults)."""
     if not isinstance(doc, dict):
         raise RequestError("'options' must be an object.")
     allowed = OPTIONS[kind]
+    checked = {}
     for key, value in doc.items():
         if key not in allowed:
-            raise RequestError(f"Unknown option {key!r} for {kind}; known options: {', '.join(sorted(allowed))}.")
-        if not isinstance(value, allowed[key]):
-            raise RequestError(f"Option {key!r} must be a {allowed[key].__name__}, not {value!r}.")
-    return dict(doc)
+            raise RequestError(
+                f"Unknown option {_shown(key)} for {kind}; known options: {', '.join(sorted(allowed))}."
+            )
+        checked[key] = allowed[key](key, value)
+    return checked
 
 
 def _item(doc: object, n: int) -> Item:

@@ -23,6 +23,18 @@ return {{
 {spool_line}
   pedal_extend = false, -- true: piano notes last while the sustain pedal holds them
   soft_pedal = true, -- false: leave out the soft pedal (CC67)
+  drum_note_length = 0.1, -- seconds each drum note lasts (0.01-2)
+  drum_channel = 10, -- MIDI channel of drum takes (10: General MIDI drums)
+  -- MIDI notes for a drum sampler that differs from General MIDI, e.g. {{ kick = 35, ride = 59 }}; drums:
+  -- kick, snare, hihat_closed, hihat_open, tom_low, tom_mid, tom_high, crash, ride
+  drum_note_map = {{}},
+  chord_channel = 1, -- MIDI channel of chord takes
+  chord_markers = 'take', -- chord symbols as 'take' markers on the chord take, project 'regions', or 'none'
+  separation_backend = 'hpss', -- Separate and Transcribe from mix: 'hpss' (no weights) or 'demucs'
+  fill_variations = 3, -- Generate fill: takes to audition (1-8)
+  fill_temperature = 0.8, -- 0.1-2: lower is safer, higher more adventurous
+  fill_density = 1.0, -- notes per beat relative to the bars around: 0.5 sparser, 2 busier (0.25-4)
+  fill_part = 'auto', -- 'auto' (drums on channel 10 or kit notes), 'drums' or 'melodic'
 }}
 """
 
@@ -56,7 +68,7 @@ def install(resource_path: Path | None, spool: Path, autostart: bool = False) ->
         "  1. Actions > Show action list > New action > Load ReaScript...",
         f"  2. Choose {target / REGISTER_SCRIPT} and run it: it adds every reascribe action.",
         "  3. Start the daemon in a terminal: reascribe daemon",
-        "Then select audio items and run 'reascribe: Transcribe piano'.",
+        "Then select audio items and run 'reascribe: Transcribe piano', '... drums' or '... chords'.",
     ]
     return "\n".join(lines)
 

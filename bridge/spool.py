@@ -23,8 +23,8 @@ from pathlib import Path
 from reascribe import PROTOCOL_VERSION, __version__
 from reascribe.errors import RequestError
 from reascribe.protocol import (
-    KINDS,
     MAX_REQUEST_BYTES,
+    REQUEST_KINDS,
     Request,
     Result,
     Status,
@@ -499,4 +499,4 @@ def _kind_of(data: bytes) -> str:
     except (UnicodeDecodeError, ValueError):
         return "unknown"
     kind = doc.get("kind") if isinstance(doc, dict) else None
-    return kind if kind in KINDS else "unknown"
+    return kind if kind in REQUEST_KINDS else "unknown"

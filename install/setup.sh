@@ -17,7 +17,8 @@ say() { printf '\033[1mreascribe setup:\033[0m %s\n' "$*"; }
 if command -v apt-get >/dev/null 2>&1; then
   PKGS="libsndfile1 ffmpeg"
   "$PYTHON" -c "import ensurepip" 2>/dev/null || PKGS="$PKGS python3-venv"  # Debian splits venv out
-  [ "$DEV" = 1 ] && PKGS="$PKGS fluidsynth fluid-soundfont-gm"
+  # --dev: the soundfonts render test audio and the drum model's training data (training/synth.py).
+  [ "$DEV" = 1 ] && PKGS="$PKGS fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont avldrums.lv2-soundfont"
   missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"

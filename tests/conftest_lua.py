@@ -16,6 +16,7 @@ from reaper_fake import FakeReaper
 
 SPOOL_SUBDIRS = ("inbox", "processing", "archive", "outbox", "done", "failed", "jobs", "cancel")
 TRANSCRIBE = "reascribe_Transcribe piano.lua"
+TRANSCRIBE_DRUMS = "reascribe_Transcribe drums.lua"
 BRIDGE = "reascribe_Bridge.lua"
 APPLY = "reascribe_Apply results.lua"
 SHOW_JOBS = "reascribe_Show jobs.lua"
@@ -59,9 +60,9 @@ def write_daemon_heartbeat(spool: Path, age_s: float = 0.0) -> None:
 
 
 def write_result(spool: Path, req_id: str, items: list[dict], status: str = "done", error: str | None = None,
-                 folder: str = "outbox") -> Path:
+                 folder: str = "outbox", kind: str = "piano") -> Path:
     """A daemon result (docs/protocol.md) written into outbox/ the way the daemon does (tmp + rename)."""
-    doc = {"protocol": 1, "id": req_id, "kind": "piano", "status": status, "error": error,
+    doc = {"protocol": 1, "id": req_id, "kind": kind, "status": status, "error": error,
            "finished_at": time.time(), "daemon": "0.1.0", "items": items}
     path = spool / folder / f"{req_id}.json"
     tmp = path.with_name(path.name + ".tmp")
@@ -70,10 +71,12 @@ def write_result(spool: Path, req_id: str, items: list[dict], status: str = "don
     return path
 
 
-def result_item(item_guid: str, take_guid: str, notes=(), cc=(), status="done", error=None) -> dict:
-    """One item of a result: notes [start_s, end_s, pitch, velocity] and cc [time_s, controller, value]."""
+def result_item(item_guid: str, take_guid: str, notes=(), cc=(), status="done", error=None, **fields) -> dict:
+    """One item of a result: notes [start_s, end_s, pitch, velocity] and cc [time_s, controller, value];
+    ``fields`` adds others (channel, pitched). Without them it is what a daemon before them wrote."""
     return {"item_guid": item_guid, "take_guid": take_guid, "status": status, "error": error,
-            "section": None, "notes": [list(n) for n in notes], "cc": [list(c) for c in cc], "artifact": None}
+            "section": None, "notes": [list(n) for n in notes], "cc": [list(c) for c in cc], "artifact": None,
+            **fields}
 
 
 def read_json(path: Path) -> dict:

@@ -96,9 +96,10 @@ def test_install_reaper_copies_the_scripts_and_keeps_the_users_startup_file(tmp_
         proc = reascribe("install-reaper", "--resource-path", resource, "--spool", spool, "--autostart")
         assert proc.returncode == 0, proc.stderr
     target = resource / "Scripts" / "reascribe"
-    for name in ("reascribe_Transcribe piano.lua", "reascribe_Bridge.lua", "reascribe_Register actions.lua"):
+    for name in ("reascribe_Transcribe piano.lua", "reascribe_Transcribe drums.lua", "reascribe_Bridge.lua",
+                 "reascribe_Register actions.lua"):
         assert (target / name).is_file()
-    assert (target / "reascribe" / "json.lua").is_file()
+    assert (target / "reascribe" / "json.lua").is_file() and (target / "reascribe" / "transcribe.lua").is_file()
     assert str(spool) in (target / "reascribe_settings.lua").read_text()
     startup = (resource / "Scripts" / "__startup.lua").read_text()
     assert startup.startswith("-- mine\nreaper.ShowConsoleMsg('hi')\n") and startup.count("reascribe_Bridge.lua") == 1
@@ -116,6 +117,7 @@ def test_reinstalling_keeps_the_users_settings(tmp_path):
     assert reascribe("install-reaper", "--resource-path", resource, "--spool", tmp_path / "b").returncode == 0
     loaded = lua54.LuaRuntime().execute(settings.read_text())
     assert loaded["pedal_extend"] is True and loaded["spool_dir"] == str(tmp_path / "b")
+    assert (loaded["drum_note_length"], loaded["drum_channel"]) == (0.1, 10) and not dict(loaded["drum_note_map"])
 
 
 def test_install_reaper_without_a_resource_folder_says_how_to_find_it(tmp_path):
@@ -160,3 +162,61 @@ def test_demo_runs_on_the_bundled_clip(tmp_path):
     assert (tmp_path / "demo" / "demo_piano.transcribed.mid").is_file()
     f1 = float(proc.stdout.split("onset F1 ")[1].split()[0])
     assert f1 >= 0.9
+
+
+@pytest.fixture
+def drum_loop(tmp_path):
+    from daemon_support import write_clicks
+
+    return write_clicks(tmp_path / "loop.wav")
+
+
+def test_transcribe_drums_writes_general_midi_drums_on_channel_10(drum_loop, tmp_path, monkeypatch, capsys):
+    """In-process, with the stand-in drum model (tests/drum_support.py) in place of the real one."""
+    from drum_support import install_stand_in
+    from reascribe.cli import main
+
+    made = install_stand_in(monkeypatch)
+    out = tmp_path / "drums.mid"
+    assert main(["transcribe", str(drum_loop), "--kind", "drums", "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    messages = [m for m in mido.MidiFile(out) if m.type in ("note_on", "program_change")]
+    assert {m.channel for m in messages} == {9}
+    assert sorted(m.note for m in messages if m.type == "note_on" and m.velocity) == [36, 36, 38, 42]
+    events, _ = read_events(out)
+    assert [round(n.end_s - n.start_s, 2) for n in events.notes] == [0.1] * 4
+    assert made[0].given[0].ndim == 1  # mono, resampled from the file's 22050 Hz
+    assert len(made[0].given[0]) == pytest.approx(3.0 * 44100, abs=2)
+
+    again = tmp_path / "mapped.mid"
+    argv = ["transcribe", str(drum_loop), "--kind", "drums", "--out", str(again), "--quiet",
+            "--note-map", "kick=35", "--note-map", "snare=40", "--channel", "1", "--note-length", "0.05"]
+    assert main(argv) == 0
+    notes = [m for m in mido.MidiFile(again) if m.type == "note_on" and m.velocity]
+    assert sorted(m.note for m in notes) == [35, 35, 40, 42] and {m.channel for m in notes} == {0}
+    events, _ = read_events(again)
+    assert [round(n.end_s - n.start_s, 2) for n in events.notes] == [0.05] * 4
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--pedal-extend"], "Unknown option 'pedal_extend' for drums"),
+    (["--note-map", "kick"], "--note-map 'kick' must look like DRUM=NOTE"),
+    (["--note-map", "cowbell=56"], "unknown drum 'cowbell'"),
+    (["--channel", "17"], "'channel' must be a whole number from 1 to 16"),
+    (["--note-length", "3"], "'note_length' must be a number of seconds from 0.01 to 2.0"),
+])
+def test_bad_drum_flags_are_one_line_before_the_model_loads(drum_loop, tmp_path, monkeypatch, capsys, flags, words):
+    from drum_support import install_stand_in
+    from reascribe.cli import main
+
+    made = install_stand_in(monkeypatch)
+    out = tmp_path / "o.mid"
+    assert main(["transcribe", str(drum_loop), "--kind", "drums", "--out", str(out), "--quiet", *flags]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+    assert not made and not out.exists()
+
+
+def test_piano_refuses_drum_flags(drum_loop, tmp_path):
+    proc = reascribe("transcribe", drum_loop, "--kind", "piano", "--out", tmp_path / "o.mid", "--channel", "2")
+    assert proc.returncode == 1 and "Unknown option 'channel' for piano" in proc.stderr

@@ -382,7 +382,7 @@ def test_kill_9_mid_job_then_restart_completes_the_job_exactly_once(daemon_proce
 
     spool.publish_request(request_doc("20261121T120001-k2", folder, wav))
     wait_for(lambda: is_running(spool.root, "20261121T120001-k2"), what="the second job to run")
-    (worker_pid,) = first.worker_pids()
+    (worker_pid,) = set(first.worker_pids())  # one worker, which loaded a pipeline per kind
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait()
     wait_for(lambda: not alive(worker_pid), 10, what="the orphaned worker to exit")

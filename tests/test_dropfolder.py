@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 
+import mido
 import pytest
 from daemon_support import CLICK_TIMES_S, no_thread_leaks, wait_for, write_clicks  # noqa: F401
 
@@ -23,9 +24,11 @@ class Submitted:
 
     def __init__(self):
         self.calls = []
+        self.kinds = []
 
-    def __call__(self, audio_path, midi_path, on_finished):
+    def __call__(self, audio_path, midi_path, kind, on_finished):
         self.calls.append((audio_path, midi_path, on_finished))
+        self.kinds.append(kind)
 
     def finish(self, index, state=JobState.DONE, error=None):
         audio_path, midi_path, on_finished = self.calls[index]
@@ -228,6 +231,35 @@ def test_names_never_collide(folder, submitted, tmp_path):
     assert [m for _, m, _ in other.calls] == [out / "other.mid"]
 
 
+def test_the_drums_subfolder_transcribes_drums(folder, submitted, tmp_path):
+    drops = make_drops(folder, submitted)
+    drums = folder / "drums"
+    assert drums.is_dir()  # created with the drop folder, so a producer sees where drum loops go
+    settle(drops, write_clicks(folder / "keys.wav"))
+    settle(drops, write_clicks(drums / "beat.wav"))
+    assert [(a, m) for a, m, _ in submitted.calls] == [(folder / "keys.wav", folder / "keys.mid"),
+                                                        (drums / "beat.wav", drums / "beat.mid")]
+    assert submitted.kinds == ["piano", "drums"]
+    submitted.finish(1)
+    (entry,) = json.loads((drums / ".reascribe" / "processed.json").read_text()).values()
+    assert entry["output"] == str(drums / "beat.mid")  # the subfolder keeps its own ledger
+    assert not (folder / ".reascribe" / "processed.json").exists()
+
+    other = Submitted()
+    drops = make_drops(folder, other, out_dir=tmp_path / "midi")
+    settle(drops, write_clicks(drums / "fill.wav"))
+    assert [m for _, m, _ in other.calls] == [tmp_path / "midi" / "fill.mid"] and other.kinds == ["drums"]
+
+
+def test_a_listed_folder_keeps_its_kind_when_it_is_the_drums_folder_of_another(folder, submitted):
+    drops = make_drops(folder, submitted)
+    both = DropFolders([folder, folder / "drums"], None, submitted, stable_s=STABLE_S)
+    both.create()
+    settle(both, write_clicks(folder / "drums" / "take.wav"))
+    assert submitted.kinds == ["piano"]
+    assert (folder / "drums" / "drums").is_dir() and drops.kinds[folder / "drums"] == "drums"
+
+
 def test_an_unreadable_ledger_is_set_aside(folder, submitted, caplog):
     (folder / ".reascribe").mkdir()
     (folder / ".reascribe" / "processed.json").write_text("{broken")
@@ -267,8 +299,22 @@ def test_a_file_written_slowly_becomes_one_midi_file(daemon_config, folder, tmp_
         time.sleep(STABLE_S + 1)  # time enough to take a file again, if it were to
     finally:
         daemon.stop()
-    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == [
+    assert sorted(n for n in os.listdir(folder) if (folder / n).is_file()) == [
         "second.mid", "second.wav", "take.mid", "take.wav"]
+
+
+def test_the_daemon_watches_the_drums_subfolder_and_writes_channel_10(daemon_config, folder, tmp_path):
+    daemon = Daemon(daemon_config, "daemon_support:make_fast", show_progress=False, preload=())
+    daemon.start()
+    try:
+        source = write_clicks(tmp_path / "beat.wav")
+        os.replace(source, folder / "drums" / "beat.wav")
+        midi = wait_for(lambda: (folder / "drums" / "beat.mid").exists() and folder / "drums" / "beat.mid", 60,
+                        what="drums/beat.mid")
+    finally:
+        daemon.stop()
+    notes = [m for m in mido.MidiFile(midi) if m.type == "note_on"]
+    assert len(notes) == len(CLICK_TIMES_S) and {m.channel for m in notes} == {9}
 
 
 def test_dropped_files_are_not_processed_again_by_a_new_daemon(daemon_config, folder):
@@ -284,6 +330,48 @@ def test_dropped_files_are_not_processed_again_by_a_new_daemon(daemon_config, fo
             time.sleep(STABLE_S + 1)  # time enough to take them again, if it were to
         finally:
             daemon.stop()
-    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == [
+    assert sorted(n for n in os.listdir(folder) if (folder / n).is_file()) == [
         "broken.wav", "broken.wav.reascribe-error.txt", "take.mid", "take.wav"]
     assert "broken.wav" in (folder / "broken.wav.reascribe-error.txt").read_text()
+
+
+def test_the_separate_and_mix_subfolders(folder, submitted, tmp_path):
+    drops = make_drops(folder, submitted)
+    assert (folder / "separate").is_dir() and (folder / "mix").is_dir()
+    settle(drops, write_clicks(folder / "separate" / "song.wav"))
+    settle(drops, write_clicks(folder / "mix" / "song.wav"))
+    assert [(a, m) for a, m, _ in submitted.calls] == [
+        (folder / "separate" / "song.wav", folder / "separate" / "song stems"),
+        (folder / "mix" / "song.wav", folder / "mix" / "song.mid")]
+    assert submitted.kinds == ["separate", "mix"]
+    other = Submitted()
+    drops = make_drops(folder, other, out_dir=tmp_path / "out")
+    settle(drops, write_clicks(folder / "separate" / "next.wav"))
+    assert [m for _, m, _ in other.calls] == [tmp_path / "out" / "next stems"]
+
+
+def test_the_daemon_separates_into_a_stems_folder_once_and_notes_a_silent_file(daemon_config, folder, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    daemon = Daemon(daemon_config, "daemon_support:make_fast", show_progress=False, preload=())
+    daemon.start()
+    try:
+        os.replace(write_clicks(tmp_path / "song.wav"), folder / "separate" / "song.wav")
+        sf.write(tmp_path / "quiet.wav", np.zeros(22050), 22050)
+        os.replace(tmp_path / "quiet.wav", folder / "separate" / "quiet.wav")
+        os.replace(write_clicks(tmp_path / "beat.wav"), folder / "mix" / "beat.wav")
+        stems = folder / "separate" / "song stems"
+        wait_for(lambda: stems.is_dir() and len(os.listdir(stems)) == 3, 120, what="the stems")
+        note = folder / "separate" / "quiet.wav.reascribe-error.txt"
+        wait_for(note.exists, 120, what="the note on the silent file")
+        midi = wait_for(lambda: (folder / "mix" / "beat.mid").exists() and folder / "mix" / "beat.mid", 120,
+                        what="mix/beat.mid")
+        time.sleep(STABLE_S + 1)  # time enough to take the stems as dropped audio, if it were to
+    finally:
+        daemon.stop()
+    assert sorted(os.listdir(stems)) == ["song_drums.wav", "song_harmonic.wav", "song_residual.wav"]
+    assert "silent" in note.read_text()
+    ledger = json.loads((folder / "separate" / ".reascribe" / "processed.json").read_text())
+    assert len(ledger) == 2
+    assert [t.name for t in mido.MidiFile(midi).tracks[1:]] == ["beat piano", "beat drums"]

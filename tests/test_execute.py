@@ -7,13 +7,14 @@ around a model; the real model runs in tests/test_end_to_end.py.
 import os
 import time
 
+import mido
 import numpy as np
 import pytest
 import soundfile as sf
 
 from reascribe.errors import JobCancelled
 from reascribe.events import ControlEvent, Events, NoteEvent
-from reascribe.execute import execute_request
+from reascribe.execute import execute_file, execute_request
 from reascribe.midi_out import read_events
 from reascribe.pipelines import no_progress
 from reascribe.protocol import parse_request
@@ -53,7 +54,7 @@ def project(tmp_path):
     return root
 
 
-def make_request(project, source_path, **item):
+def make_request(project, source_path, kind="piano", options=None, **item):
     path = str(source_path)
     entry = {
         "item_guid": "{I}",
@@ -70,10 +71,11 @@ def make_request(project, source_path, **item):
         {
             "protocol": 1,
             "id": "20261121T000000-abcdef12",
-            "kind": "piano",
+            "kind": kind,
             "created_at": time.time(),
             "project": {"file": str(project / "song.rpp"), "media_dir": str(project / "Media")},
             "tempo_map": {"bpm": 120, "markers": [{"time_s": 11.0, "bpm": 60}]},
+            "options": options or {},
             "items": [entry],
         }
     )
@@ -162,3 +164,29 @@ def test_a_crashing_model_fails_the_item_with_a_sentence(project):
 def test_cancellation_propagates(project):
     with pytest.raises(JobCancelled):
         run(make_request(project, project / "Media" / "tone.wav"), RecordingPipeline(JobCancelled()))
+
+
+def channels_of(midi_path):
+    """The channels of a MIDI file's note and program messages."""
+    return {m.channel for m in mido.MidiFile(midi_path) if m.type in ("note_on", "note_off", "program_change")}
+
+
+@pytest.mark.parametrize("kind, options, channel, pitched", [
+    ("piano", {}, 1, True),
+    ("drums", {}, 10, False),
+    ("drums", {"channel": 3}, 3, False),
+])
+def test_results_and_their_midi_copy_carry_the_kinds_channel(project, kind, options, channel, pitched):
+    result = run(make_request(project, project / "Media" / "tone.wav", kind, options))
+    (item,) = result["items"]
+    assert (item["status"], item["channel"], item["pitched"]) == ("done", channel, pitched)
+    assert channels_of(item["artifact"]) == {channel - 1}
+
+
+def test_a_drum_file_becomes_a_midi_file_on_channel_10(project, tmp_path):
+    out = execute_file(project / "Media" / "tone.wav", "drums", tmp_path / "tone.mid", RecordingPipeline(),
+                       no_progress, {})
+    assert channels_of(out) == {9}
+    out = execute_file(project / "Media" / "tone.wav", "drums", tmp_path / "one.mid", RecordingPipeline(),
+                       no_progress, {"channel": 1})
+    assert channels_of(out) == {0}

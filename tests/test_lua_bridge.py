@@ -375,7 +375,7 @@ def test_notes_of_one_pitch_never_overlap_in_the_take(fake, spool):
     for same in by_pitch.values():
         same.sort(key=lambda n: n.start_ppq)
         assert all(a.start_ppq < a.end_ppq <= b.start_ppq for a, b in zip(same, same[1:]))
-    assert f"{req_id}: added a piano take to 1 item (4 notes, 0 pedal events; 1 doubled note left out)" in fake.console
+    assert f"{req_id}: added a piano take to 1 item (4 notes; 1 doubled note left out)" in fake.console
 
 
 def test_the_console_says_how_many_events_were_left_out(fake, spool):
@@ -385,7 +385,7 @@ def test_the_console_says_how_many_events_were_left_out(fake, spool):
     req_id = answer(fake, spool, transcribe(fake, spool), notes=notes, cc=cc)
     fake.run_ticks(POLL_TICKS)
     assert len(new_takes(item)) == 1
-    assert (f"{req_id}: added a piano take to 1 item (1 note, 0 pedal events; "
+    assert (f"{req_id}: added a piano take to 1 item (1 note; "
             "3 events outside the item left out).") in fake.console
 
 

@@ -70,7 +70,7 @@ def test_running_the_action_again_closes_the_window(fake, spool):
 def test_register_actions_adds_every_action(fake):
     fake.run_action(REGISTER)
     (box,) = fake.message_boxes
-    for name in ("Transcribe piano", "Bridge", "Show jobs", "Apply results"):
+    for name in ("Transcribe piano", "Transcribe drums", "Bridge", "Show jobs", "Apply results"):
         assert f"reascribe: {name}" in box.msg
         assert fake.command_id(f"reascribe_{name}.lua") in fake.actions
     assert "missing" not in box.msg

@@ -1,4 +1,5 @@
 import copy
+import re
 import json
 import time
 
@@ -124,3 +125,48 @@ def test_result_status_summarises_items():
     failed = json.loads(json.dumps(Result.from_items("r1", "piano", [bad]).to_dict()))
     assert failed["status"] == "failed" and failed["error"] == "The source file /x.wav is missing."
     assert failed["protocol"] == 1 and failed["items"][0]["take_guid"] == "{D}"
+
+
+def test_a_drums_request_parses_with_its_options(request_doc):
+    request_doc["kind"] = "drums"
+    request_doc["options"] = {"note_length": 0.05, "channel": 3, "note_map": {"kick": 35, "ride": 59}}
+    req = parse_request(request_doc)
+    assert req.kind == "drums" and req.options == {"note_length": 0.05, "channel": 3,
+                                                   "note_map": {"kick": 35, "ride": 59}}
+    request_doc["options"] = {}
+    assert parse_request(request_doc).options == {}
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"pedal_extend": True}, "Unknown option 'pedal_extend' for drums"),
+        ({"note_length": 0.001}, "'note_length' must be a number of seconds from 0.01 to 2.0, not 0.001."),
+        ({"note_length": float("inf")}, "'note_length'"),
+        ({"channel": 10.5}, "'channel' must be a whole number from 1 to 16, not 10.5."),
+        ({"channel": False}, "'channel'"),
+        ({"note_map": "kick=35"}, "'note_map' must be an object"),
+        ({"note_map": {"Kick": 35}}, "unknown drum 'Kick'"),
+        ({"note_map": {"kick": -1}}, "'note_map.kick' must be a whole number from 0 to 127, not -1."),
+        ({"note_map": {"x" * 5000: 1}}, "unknown drum"),
+    ],
+)
+def test_bad_drum_options_fail_with_a_sentence_naming_the_field(request_doc, options, words):
+    request_doc["kind"] = "drums"
+    request_doc["options"] = options
+    with pytest.raises(RequestError, match=re.escape(words)) as raised:
+        parse_request(request_doc)
+    assert len(str(raised.value)) < 300  # a hostile value is not echoed whole
+
+
+def test_piano_options_are_not_drum_options(request_doc):
+    request_doc["options"] = {"note_length": 0.1}
+    with pytest.raises(RequestError, match="Unknown option 'note_length' for piano"):
+        parse_request(request_doc)
+
+
+def test_result_items_say_their_channel_and_whether_notes_are_pitches():
+    piano = ItemResult("{A}", "{B}", Status.DONE, notes=[[1.0, 2.0, 60, 80]]).to_dict()
+    assert (piano["channel"], piano["pitched"]) == (1, True)
+    drums = ItemResult("{A}", "{B}", Status.DONE, notes=[[1.0, 1.1, 36, 80]], channel=10, pitched=False).to_dict()
+    assert json.loads(json.dumps(drums))["channel"] == 10 and drums["pitched"] is False

@@ -39,4 +39,16 @@ def create(kind: str, num_threads: int | None = None) -> Pipeline:
         from reascribe.pipelines.piano import PianoPipeline
 
         return PianoPipeline(num_threads)
+    if kind == "drums":
+        from reascribe.pipelines.drums import DrumsPipeline
+
+        return DrumsPipeline(num_threads)
+    if kind == "chords":
+        from reascribe.pipelines.chords import ChordsPipeline
+
+        return ChordsPipeline(num_threads)
+    if kind == "generate":
+        from reascribe.pipelines.generate import GeneratePipeline
+
+        return GeneratePipeline(num_threads)
     raise RequestError(f"Unknown job kind {kind!r}.")

@@ -4,11 +4,19 @@
 local actions = {}
 
 actions.MAIN_SECTION = 0
-actions.TRANSCRIBE = 'reascribe_Transcribe piano.lua'
+actions.TRANSCRIBE_PIANO = 'reascribe_Transcribe piano.lua'
+actions.TRANSCRIBE_DRUMS = 'reascribe_Transcribe drums.lua'
+actions.TRANSCRIBE_CHORDS = 'reascribe_Transcribe chords.lua'
+actions.SEPARATE = 'reascribe_Separate.lua'
+actions.TRANSCRIBE_MIX = 'reascribe_Transcribe from mix.lua'
+actions.GENERATE_FILL = 'reascribe_Generate fill.lua'
 actions.BRIDGE = 'reascribe_Bridge.lua'
 actions.APPLY = 'reascribe_Apply results.lua'
 actions.SHOW_JOBS = 'reascribe_Show jobs.lua'
-actions.ALL = { actions.TRANSCRIBE, actions.BRIDGE, actions.SHOW_JOBS, actions.APPLY }
+actions.ALL = {
+  actions.TRANSCRIBE_PIANO, actions.TRANSCRIBE_DRUMS, actions.TRANSCRIBE_CHORDS, actions.SEPARATE, actions.TRANSCRIBE_MIX, actions.BRIDGE,
+  actions.GENERATE_FILL, actions.SHOW_JOBS, actions.APPLY,
+}
 
 -- The command id of a script next to this library, registering it if needed (0 on failure).
 -- AddRemoveReaScript returns the existing id of a script that is already in the action list.

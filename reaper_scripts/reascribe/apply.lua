@@ -1,5 +1,6 @@
 -- @noindex
--- reascribe/apply.lua: apply one result from outbox/ as new MIDI takes (docs/protocol.md).
+-- reascribe/apply.lua: apply one result from outbox/ as new MIDI takes (docs/protocol.md); separate and
+-- mix results become new tracks instead (reascribe/tracks.lua), with the same bookkeeping.
 --
 -- A result is applied once: its id goes to applied.log and the project's ProjExtState, and each new
 -- take carries P_EXT:reascribe_result = id, so a result seen again (after a crash between the edit
@@ -7,9 +8,9 @@
 -- project is not open stays in outbox/ untouched.
 --
 -- The new take: AddTakeToMediaItem, a MIDI source from PCM_Source_CreateFromType, given data and
--- the item's length through the item state chunk, then MIDI_InsertNote/MIDI_InsertCC at PPQ
--- positions from MIDI_GetPPQPosFromProjTime, with the item's position, start offset and playrate
--- as they are when the result is applied. A take that cannot be finished is removed again.
+-- the item's length through the item state chunk, then MIDI_InsertNote/MIDI_InsertCC on the result's
+-- channel at PPQ positions from MIDI_GetPPQPosFromProjTime, with the item's position, start offset and
+-- playrate as they are when the result is applied. A take that cannot be finished is removed again.
 
 local context = require('reascribe.context')
 local json = require('reascribe.json')
@@ -20,7 +21,7 @@ local apply = {}
 local RESULT_EXT = 'P_EXT:reascribe_result'
 local UNDO_STATE_ALL = -1
 local CC_STATUS = 0xB0 -- control change, channel voice message type
-local MIDI_CHANNEL = 0
+local MAX_CHANNEL = 16
 local MIDI_TICKS_PER_QN = 960 -- resolution of the MIDI sources the bridge creates (REAPER's default)
 local MIN_VELOCITY, MAX_MIDI = 1, 127
 local PEDAL_DOWN = 64 -- a controller value from here up is "on" (sustain and soft pedal)
@@ -214,6 +215,13 @@ function apply.without_overlaps(notes)
   return out, doubled
 end
 
+-- The MIDI channel (0-15) of a result item's events: its "channel" (1-16), 1 when it names none.
+local function result_channel(result_item)
+  if result_item.channel == nil then return 0 end
+  local channel = type(result_item.channel) == 'number' and math.tointeger(result_item.channel)
+  return channel and channel >= 1 and channel <= MAX_CHANNEL and channel - 1 or nil
+end
+
 -- The audio take's timing now: the pitch follows D_PITCH, plus the playrate when pitch is not preserved.
 local function item_timing(item, take)
   local playrate = reaper.GetMediaItemTakeInfo_Value(take, 'D_PLAYRATE')
@@ -233,8 +241,8 @@ end
 -- Planning and writing -----------------------------------------------------------------------------
 
 -- What to write for one result item whose take was found: a plan, 'present' when the item already
--- has this result's take, or nil, sentence.
-local function plan_item(take, proj, result_item, expected_path, id)
+-- has this result's take, or nil, sentence. (reascribe/tracks.lua plans each part of a mix with it.)
+function apply.plan_item(take, proj, result_item, expected_path, id, kind)
   local item = reaper.GetMediaItemTake_Item(take)
   local name = context.take_name(take)
   local label = '"' .. name .. '"'
@@ -251,12 +259,17 @@ local function plan_item(take, proj, result_item, expected_path, id)
   if expected_path and path ~= expected_path then
     return nil, label .. ' now plays a different audio file than the one transcribed; transcribe it again'
   end
+  local channel = result_channel(result_item)
+  if not channel then
+    return nil, 'the result for ' .. label .. ' names MIDI channel ' .. tostring(result_item.channel) .. ', not 1-16'
+  end
   local timing = item_timing(item, take)
   if not (timing.playrate > 0) then return nil, label .. ' has no valid playrate' end
+  if result_item.pitched == false then timing.semitones = 0 end -- drum notes name drums: never transpose them
   local notes, ccs, dropped, invalid = apply.map_events(result_item, timing)
-  if #notes == 0 then return nil, 'no piano notes were found in the part of ' .. label .. ' that plays' end
+  if #notes == 0 then return nil, 'no ' .. kind .. ' notes were found in the part of ' .. label .. ' that plays' end
   return {
-    item = item, proj = proj, name = name, label = label, notes = notes, ccs = ccs,
+    item = item, proj = proj, name = name, label = label, notes = notes, ccs = ccs, channel = channel,
     end_s = timing.position_s + timing.length_s, dropped = dropped, invalid = invalid,
   }
 end
@@ -343,6 +356,14 @@ local function give_midi_source_data(item, take, proj)
   return new_take
 end
 
+-- A new MIDI take on the item, with data spanning it (a generated fill adds one per variation).
+function apply.add_midi_take(item, proj)
+  local take = reaper.AddTakeToMediaItem(item)
+  if not take then error('REAPER did not add a take to the item', 0) end
+  reaper.SetMediaItemTake_Source(take, reaper.PCM_Source_CreateFromType('MIDI'))
+  return give_midi_source_data(item, take, proj)
+end
+
 -- Take the take with this GUID out of the item again (through its state chunk) and make the take
 -- with active_guid active. Returns true, or nil, why.
 local function remove_take(item, proj, guid, active_guid)
@@ -360,13 +381,9 @@ end
 
 -- Writing ------------------------------------------------------------------------------------------
 
--- Give the new take its MIDI and make it active. Returns what was written: {notes, ccs, doubled,
--- refused}. Raises when nothing could be written.
-local function fill_take(plan, take, id, kind)
-  reaper.SetMediaItemTake_Source(take, reaper.PCM_Source_CreateFromType('MIDI'))
-  take = give_midi_source_data(plan.item, take, plan.proj)
-  reaper.GetSetMediaItemTakeInfo_String(take, 'P_NAME', plan.name .. ' ' .. kind, true)
-  reaper.GetSetMediaItemTakeInfo_String(take, RESULT_EXT, id, true)
+-- Write a plan's notes and CCs into a MIDI take with data that spans the plan's item, sorted. Returns
+-- what was written: {notes, ccs, doubled, refused}. Raises when nothing could be written.
+function apply.insert_events(take, plan)
   -- Events on ticks inside the source (its end is the all-notes-off at the item's end).
   local last_tick = to_ppq(take, plan.end_s) - 1
   local ticks = {}
@@ -385,7 +402,7 @@ local function fill_take(plan, take, id, kind)
   end
   local stats = { notes = 0, ccs = 0, doubled = doubled, refused = 0 }
   for _, n in ipairs(notes) do
-    if reaper.MIDI_InsertNote(take, false, false, n[1], n[2], MIDI_CHANNEL, n[3], n[4], true) then
+    if reaper.MIDI_InsertNote(take, false, false, n[1], n[2], plan.channel, n[3], n[4], true) then
       stats.notes = stats.notes + 1
     else
       stats.refused = stats.refused + 1
@@ -393,7 +410,7 @@ local function fill_take(plan, take, id, kind)
   end
   for i, c in ipairs(ccs) do
     if final[c[2] .. ':' .. c[1]] == i then
-      if reaper.MIDI_InsertCC(take, false, false, c[1], CC_STATUS, MIDI_CHANNEL, c[2], c[3]) then
+      if reaper.MIDI_InsertCC(take, false, false, c[1], CC_STATUS, plan.channel, c[2], c[3]) then
         stats.ccs = stats.ccs + 1
       else
         stats.refused = stats.refused + 1
@@ -402,6 +419,16 @@ local function fill_take(plan, take, id, kind)
   end
   reaper.MIDI_Sort(take)
   if stats.notes + stats.ccs == 0 then error('REAPER refused all ' .. plural(stats.refused, 'MIDI event'), 0) end
+  return stats
+end
+
+-- Give the new take its MIDI and make it active. Returns what was written (see insert_events).
+local function fill_take(plan, take, id, kind)
+  reaper.SetMediaItemTake_Source(take, reaper.PCM_Source_CreateFromType('MIDI'))
+  take = give_midi_source_data(plan.item, take, plan.proj)
+  reaper.GetSetMediaItemTakeInfo_String(take, 'P_NAME', plan.name .. ' ' .. kind, true)
+  reaper.GetSetMediaItemTakeInfo_String(take, RESULT_EXT, id, true)
+  local stats = apply.insert_events(take, plan)
   reaper.SetActiveTake(take)
   reaper.UpdateItemInProject(plan.item)
   return stats
@@ -425,12 +452,12 @@ end
 
 -- One undo block for the plans of one project; each item in its own pcall so the block always
 -- closes. Adds what was written to totals; returns how many items got their take.
-local function write_group(group, id, kind, failures, totals)
+local function write_group(group, id, kind, handler, failures, totals)
   local done = 0
   reaper.PreventUIRefresh(1)
   reaper.Undo_BeginBlock2(group.proj)
   for _, plan in ipairs(group.plans) do
-    local ok, stats = pcall(write_take, plan, id, kind)
+    local ok, stats = pcall(handler.write, plan, id, kind)
     if ok then
       done = done + 1
       for key, n in pairs(stats) do totals[key] = totals[key] + n end
@@ -440,8 +467,7 @@ local function write_group(group, id, kind, failures, totals)
       failures[#failures + 1] = plan.label .. ': ' .. tostring(stats)
     end
   end
-  reaper.Undo_EndBlock2(group.proj, 'reascribe: transcribe ' .. kind .. ' (' .. plural(#group.plans, 'item') .. ')',
-    UNDO_STATE_ALL)
+  reaper.Undo_EndBlock2(group.proj, handler.undo .. ' (' .. plural(#group.plans, 'item') .. ')', UNDO_STATE_ALL)
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
   return done
@@ -481,8 +507,8 @@ local function summary(kind, applied, present, totals, failures)
     add(totals.doubled, plural(totals.doubled, 'doubled note') .. ' left out')
     add(totals.invalid, plural(totals.invalid, 'malformed event') .. ' ignored')
     add(totals.refused, 'REAPER refused ' .. plural(totals.refused, 'MIDI event'))
-    parts[#parts + 1] = string.format('added a %s take to %s (%s, %s%s)', kind, plural(applied, 'item'),
-      plural(totals.notes, 'note'), plural(totals.ccs, 'pedal event'),
+    local counts = plural(totals.notes, 'note') .. (totals.ccs > 0 and ', ' .. plural(totals.ccs, 'pedal event') or '')
+    parts[#parts + 1] = string.format('added a %s take to %s (%s%s)', kind, plural(applied, 'item'), counts,
       #left_out > 0 and '; ' .. table.concat(left_out, '; ') or '')
   end
   if present > 0 then parts[#parts + 1] = plural(present, 'item') .. ' already had it' end
@@ -490,6 +516,21 @@ local function summary(kind, applied, present, totals, failures)
     parts[#parts + 1] = plural(#failures, 'item') .. ' failed: ' .. table.concat(failures, '; ')
   end
   return table.concat(parts, '; ')
+end
+
+-- How results of a kind are applied: {plan, write, undo, summary}. Transcriptions become takes on
+-- their items (chords also name them with markers, reascribe/chords.lua); "separate" and "mix"
+-- results new tracks (reascribe/tracks.lua).
+local function handler_of(kind)
+  if kind == 'separate' or kind == 'mix' then return require('reascribe.tracks')[kind] end
+  local handler = {
+    plan = apply.plan_item,
+    write = write_take,
+    undo = 'reascribe: transcribe ' .. kind,
+    summary = function(...) return summary(kind, ...) end,
+  }
+  if kind == 'chords' then return require('reascribe.chords').handler(handler) end -- plus chord markers
+  return handler
 end
 
 -- Applying -----------------------------------------------------------------------------------------
@@ -522,6 +563,19 @@ function apply.result(dir, id)
     return reject(dir, id, doc, text, reason, 'reascribe: ' .. kind .. ' transcription ' .. id .. ': ' .. reason)
   end
 
+  if kind == 'generate' then -- a new item rather than takes on items (reascribe/fill.lua)
+    local info = request_info(dir, id, projects)
+    local outcome = require('reascribe.fill').apply(doc, id, projects, info.proj)
+    if outcome.state == 'failed' then return reject(dir, id, doc, text, outcome.reason) end
+    if outcome.state == 'done' then
+      spool.mark_applied(dir, id)
+      reaper.SetProjExtState(outcome.proj, spool.EXT_SECTION, 'applied:' .. id, '1')
+      reaper.SetProjExtState(outcome.proj, spool.EXT_SECTION, 'request:' .. id, '')
+      spool.move(outbox_path(dir, id), spool.join(dir, 'done', id .. '.json'))
+    end
+    return outcome
+  end
+  local handler = handler_of(kind)
   local info = request_info(dir, id, projects)
   local groups, by_proj, failures, missing = {}, {}, {}, 0
   local found, present = false, 0
@@ -536,7 +590,7 @@ function apply.result(dir, id)
         missing = missing + 1
       else
         found = true
-        local plan, why = plan_item(take, proj, r, info.sources[r.take_guid], id)
+        local plan, why = handler.plan(take, proj, r, info.sources[r.take_guid], id, kind)
         if plan == 'present' then
           present = present + 1
           by_proj[proj] = by_proj[proj] or { proj = proj, plans = {} }
@@ -558,9 +612,9 @@ function apply.result(dir, id)
   local applied = 0
   local totals = { notes = 0, ccs = 0, dropped = 0, doubled = 0, invalid = 0, refused = 0 }
   for _, group in ipairs(groups) do
-    applied = applied + write_group(group, id, kind, failures, totals)
+    applied = applied + write_group(group, id, kind, handler, failures, totals)
   end
-  local text_line = summary(kind, applied, present, totals, failures)
+  local text_line = handler.summary(applied, present, totals, failures)
   if applied + present == 0 then
     local reason = #failures > 0 and ('No item could be applied: ' .. table.concat(failures, '; ') .. '.')
         or 'The result names no items.'

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from .chunk import ChunkError, apply_item_chunk, item_chunk
-from .model import CC, Item, MidiData, Note, Project, Source, Take, Track
+from .model import CC, PPQ, Item, Marker, MidiData, Note, Project, Source, Take, TakeMarker, Track
 
 if TYPE_CHECKING:
     from .fake import FakeReaper, ScriptInstance
@@ -193,18 +193,98 @@ class Api:
         return tracks[idx] if 0 <= idx < len(tracks) else None
 
     @export
+    def CountSelectedTracks(self, proj):
+        return sum(1 for tr in self._proj(proj).tracks if tr.selected)
+
+    @export
+    def GetSelectedTrack(self, proj, seltrackidx):
+        # In track order, as REAPER's own selection index is (the master track is never counted here).
+        selected = [tr for tr in self._proj(proj).tracks if tr.selected]
+        idx = self._int(seltrackidx, "seltrackidx")
+        return selected[idx] if 0 <= idx < len(selected) else None
+
+    @export
     def GetSetMediaTrackInfo_String(self, track, parmname, value, set_new):
         tr = self._track(track)
+        return self._get_set_string("GetSetMediaTrackInfo_String", tr, tr.project, parmname, value, set_new,
+                                    {"P_NAME": "name"})
+
+    @export
+    def GetMediaTrackInfo_Value(self, track, parmname):
+        tr = self._track(track)
         key = self._str(parmname, "parmname")
-        if key == "P_NAME":
-            if set_new:
-                tr.name = self._str(value, "value")
-                tr.project.touch()
-            return True, tr.name
-        if key == "GUID":
-            return True, tr.guid
-        self.fake.unknown_key("GetSetMediaTrackInfo_String", key)
-        return False, ""
+        if key == "I_FOLDERDEPTH":
+            return float(tr.folder_depth)
+        if key == "IP_TRACKNUMBER":  # 1-based
+            return float(tr.project.tracks.index(tr) + 1)
+        self.fake.unknown_key("GetMediaTrackInfo_Value", key)
+        return 0.0
+
+    @export
+    def SetMediaTrackInfo_Value(self, track, parmname, value):
+        tr = self._track(track)
+        key = self._str(parmname, "parmname")
+        if key != "I_FOLDERDEPTH":
+            self.fake.unknown_key("SetMediaTrackInfo_Value", key)
+            return False
+        tr.folder_depth = self._int(value, "I_FOLDERDEPTH")
+        tr.project.touch()
+        return True
+
+    def _insert_track(self, proj: Project, idx: object) -> None:
+        # The new track has folder depth 0 and no other track's depth changes, so a track inserted
+        # inside a folder joins it (verify in REAPER).
+        i = min(max(0, self._int(idx, "idx")), len(proj.tracks))
+        proj.tracks.insert(i, Track(guid=self.fake.new_guid(), project=proj))
+        proj.touch()
+
+    @export
+    def InsertTrackAtIndex(self, idx, wantDefaults):
+        self._insert_track(self.fake.current, idx)
+
+    @export
+    def InsertTrackInProject(self, proj, idx, flags):
+        self._insert_track(self._proj(proj), idx)
+
+    @export
+    def DeleteTrack(self, track):
+        tr = self._track(track)
+        tr.project.tracks.remove(tr)
+        tr.alive = False
+        for item in tr.items:
+            item.alive = False
+            for take in item.takes:
+                take.alive = False
+        tr.project.touch()
+
+    @export
+    def DeleteTrackMediaItem(self, tr, it):
+        track, item = self._track(tr), self._item(it)
+        if item.track is not track:
+            return False
+        self.fake.delete_item(item)
+        return True
+
+    @export
+    def AddMediaItemToTrack(self, track):
+        # An empty item at 0 s with no length and no take (verify in REAPER); scripts set the rest.
+        tr = self._track(track)
+        return self.fake.add_item(tr, 0.0, 0.0)
+
+    @export
+    def CreateNewMIDIItemInProj(self, track, starttime, endtime, qnIn=False):
+        tr = self._track(track)
+        if qnIn:
+            raise ReaperError("CreateNewMIDIItemInProj: the fake takes times in seconds only")
+        start, end = self._num(starttime, "starttime"), self._num(endtime, "endtime")
+        if end <= start:
+            raise ReaperError(f"CreateNewMIDIItemInProj: end {end} is not after start {start}")
+        tempo = tr.project.tempo
+        length = round((tempo.time_to_qn(end) - tempo.time_to_qn(start)) * PPQ)
+        item = self.fake.add_item(tr, start, end - start)
+        self.fake.add_take(item, Source("MIDI", midi=MidiData(length_ticks=length)))
+        tr.project.touch()
+        return item
 
     @export
     def GetActiveTake(self, item):
@@ -418,6 +498,20 @@ class Api:
     @export
     def GetMediaSourceLength(self, src):
         return float(self._source(src).length_s), False
+
+    @export
+    def PCM_Source_CreateFromFile(self, filename):
+        # A missing or unreadable file still gives a source (REAPER shows it offline: verify in REAPER).
+        path = self._str(filename, "filename")
+        if path.lower().endswith((".mid", ".midi")):
+            raise ReaperError("PCM_Source_CreateFromFile: the fake does not import MIDI files")
+        try:
+            import soundfile
+
+            length = float(soundfile.info(path).duration)
+        except Exception:
+            length = 0.0
+        return self.fake.audio_source(path, length_s=length, size_bytes=None)
 
     @export
     def PCM_Source_CreateFromType(self, sourcetype):
@@ -644,6 +738,62 @@ class Api:
             return 0, False, 0.0, 0.0, "", 0, 0
         m = markers[i]
         return i + 1, m.is_region, m.pos_s, m.end_s, m.name, m.index, m.color
+
+    @export
+    def AddProjectMarker2(self, proj, isrgn, pos, rgnend, name, wantidx, color):
+        # "Returns the index of the created marker/region, or -1 on failure. Supply wantidx>=0 if you
+        # want a particular index number, but you'll get a different index number a region and wantidx
+        # is already in use." Markers and regions are numbered apart.
+        p = self._proj(proj)
+        is_region, pos_s, end_s = bool(isrgn), self._num(pos, "pos"), self._num(rgnend, "rgnend")
+        want = self._int(wantidx, "wantidx")
+        used = {m.index for m in p.markers if m.is_region == is_region}
+        index = want if want >= 0 and want not in used else max(used | {0}) + 1
+        p.markers.append(Marker(index, pos_s, end_s if is_region else 0.0, self._str(name, "name"), is_region,
+                                self._int(color, "color")))  # fmt: skip
+        p.touch()
+        return index
+
+    @export
+    def GetNumTakeMarkers(self, take):
+        return len(self._take(take).markers)
+
+    @export
+    def GetTakeMarker(self, take, idx):
+        # "Returns the position in media item source time, or -1 if the take marker does not exist."
+        markers = self._take(take).markers
+        i = self._int(idx, "idx")
+        if not 0 <= i < len(markers):
+            return -1.0, "", 0
+        m = markers[i]
+        return m.srcpos_s, m.name, m.color
+
+    @export
+    def SetTakeMarker(self, take, idx, nameIn, srcposInOptional=None, colorInOptional=None):
+        # "If idx<0, a take marker will be added, otherwise an existing take marker will be updated.
+        # Returns the index of the new or updated take marker (which may change if another marker is
+        # modified)." A new marker needs a position.
+        tk = self._take(take)
+        i = self._int(idx, "idx")
+        name = self._str(nameIn, "nameIn")
+        if i < 0:
+            if srcposInOptional is None:
+                raise ReaperError("SetTakeMarker: a new take marker needs srcposIn")
+            marker = TakeMarker(self._num(srcposInOptional, "srcposIn"), name,
+                                0 if colorInOptional is None else self._int(colorInOptional, "colorIn"))  # fmt: skip
+            tk.markers.append(marker)
+        elif i < len(tk.markers):
+            marker = tk.markers[i]
+            marker.name = name
+            if srcposInOptional is not None:
+                marker.srcpos_s = self._num(srcposInOptional, "srcposIn")
+            if colorInOptional is not None:
+                marker.color = self._int(colorInOptional, "colorIn")
+        else:
+            return -1
+        tk.markers.sort(key=lambda m: m.srcpos_s)
+        tk.item.project.touch()
+        return tk.markers.index(marker)
 
     # -- undo, UI ---------------------------------------------------------------------------------
 

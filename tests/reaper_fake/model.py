@@ -116,6 +116,7 @@ class Take:
     ext: dict[str, str] = field(default_factory=dict)  # P_EXT:<key>
     item: "Item | None" = None
     alive: bool = True
+    markers: list["TakeMarker"] = field(default_factory=list)  # kept in source-position order, as REAPER does
 
     def is_midi(self) -> bool:
         return self.source is not None and self.source.root().type == "MIDI"
@@ -159,6 +160,9 @@ class Track:
     items: list[Item] = field(default_factory=list)
     project: "Project | None" = None
     alive: bool = True
+    folder_depth: int = 0  # I_FOLDERDEPTH: 1 opens a folder, -n closes n folders after this track
+    selected: bool = False  # I_SELECTED
+    ext: dict[str, str] = field(default_factory=dict)  # P_EXT:<key>
 
     def __repr__(self) -> str:
         return f"<MediaTrack {self.name!r}>"
@@ -238,6 +242,15 @@ class TempoMap:
         whole = math.floor((qn - region_qn) / measure_qn + 1e-9)
         beat = (qn - region_qn - whole * measure_qn) * denom / 4.0
         return measure + whole, beat
+
+
+@dataclass
+class TakeMarker:
+    """A take marker: a name at a position in the take's source, in seconds."""
+
+    srcpos_s: float
+    name: str = ""
+    color: int = 0
 
 
 @dataclass

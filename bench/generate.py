@@ -1,0 +1,245 @@
+"""Gap-filling benchmark: reascribe's infilling model against three baselines, in one run.
+
+Data (never trained on): POP909 songs 751-800 (MELODY and PIANO tracks, on their annotated beat grid)
+and Groove MIDI ``test`` rows (drums). For each part and each gap length (1, 2 and 4 bars) one gap is
+cut at a seeded bar with at least 4 bars of context each side, and every system fills it once.
+
+Systems:
+  reascribe      the shipped model with the product's defaults: prefix and suffix in (Infiller.fill,
+                 temperature 0.8, density 1 with its guidance and rejection; chosen with --split validation);
+  continuation   the same model with the suffix removed (a unidirectional continuation);
+  n-gram         an interpolated token 4-gram trained on the same training parts, continuing the prefix;
+  copy bar       the bar before the gap, repeated.
+All samplers write under the same grammar and temperature, so every fill lies inside its gap.
+
+Measures (mean over gaps; "truth" is the real middle, shown for reference):
+  NLL            nats per token of the true middle's bar and note tokens (models with likelihoods);
+  PC dist        total-variation distance of pitch-class histograms, fill vs truth (drums: drum classes);
+  density err    |notes per beat of the fill - of the truth|;
+  out-of-key     share of fill notes outside the key of the context (Krumhansl-Kessler profiles);
+  join err       semitones between |interval| at the joins (last prefix note -> first fill note, last
+                 fill note -> first suffix note; top voice for piano) and the truth's intervals there;
+  groove sim     drums: cosine similarity of the fill's per-bar (class x step) onset pattern to the
+                 context bars' mean pattern.
+Timing: Infiller.fill of 4 and 8 bars (one variation and three), median of several gaps, on this machine.
+
+Usage: python bench/generate.py [--parts N] [--seed S] [--work build/generator (training data cache)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from generate_baselines import NGram, copy_bar_before  # noqa: E402
+from reascribe.generate import FillOptions  # noqa: E402
+from reascribe.models.generator.infill import Infiller  # noqa: E402
+from reascribe.models.generator.vocab import STEPS_PER_BEAT, Gap, GridNote  # noqa: E402
+from training import generator_data  # noqa: E402
+
+GAP_BARS = (1, 2, 4)
+DEFAULT_TEMPERATURE = FillOptions().temperature  # the product's default
+CONTEXT_BARS = 4
+SYSTEMS = ("reascribe", "continuation", "n-gram", "copy bar")
+MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+LOWER_IS_BETTER = {"NLL": True, "PC dist": True, "density err": True, "out-of-key": True, "join err": True,
+                   "groove sim": False}
+
+
+def key_scale(notes: list[GridNote]) -> set[int]:
+    """Pitch classes of the best-correlating major or minor key of ``notes`` (duration-weighted)."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration
+    best, scale = -2.0, set()
+    for profile, name in ((MAJOR, "major"), (MINOR, "minor")):
+        for tonic in range(12):
+            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1] if hist.any() else 0
+            if r > best:
+                best, scale = r, {(tonic + s) % 12 for s in SCALES[name]}
+    return scale
+
+
+def histogram(notes: list[GridNote], drums: bool) -> np.ndarray:
+    h = np.zeros(9 if drums else 12)
+    for n in notes:
+        h[n.pitch if drums else n.pitch % 12] += 1
+    return h / h.sum() if h.sum() else h
+
+
+def top_voice(notes: list[GridNote]) -> list[GridNote]:
+    by_onset: dict[int, GridNote] = {}
+    for n in notes:
+        if n.onset not in by_onset or n.pitch > by_onset[n.onset].pitch:
+            by_onset[n.onset] = n
+    return [by_onset[k] for k in sorted(by_onset)]
+
+
+def join_intervals(before: list[GridNote], fill: list[GridNote], after: list[GridNote]) -> list[float | None]:
+    b, f, a = top_voice(before), top_voice(fill), top_voice(after)
+    start = abs(f[0].pitch - b[-1].pitch) if b and f else None
+    end = abs(a[0].pitch - f[-1].pitch) if a and f else None
+    return [start, end]
+
+
+def groove(notes: list[GridNote], bars: list[int], spb: int) -> np.ndarray:
+    """Mean (class x step) onset pattern of ``bars``."""
+    pattern = np.zeros((9, spb))
+    for n in notes:
+        if n.onset // spb in bars:
+            pattern[n.pitch, n.onset % spb] += 1
+    return pattern / max(1, len(bars))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float((a * b).sum() / (na * nb)) if na and nb else 0.0
+
+
+def measures(fill: list[GridNote], truth: list[GridNote], notes: list[GridNote], gap: Gap, kind: str) -> dict:
+    drums, spb = kind == "drums", gap.steps_per_bar
+    beats = (gap.end - gap.start) / STEPS_PER_BEAT
+    out = {"density err": abs(len(fill) - len(truth)) / beats}
+    if truth:
+        out["PC dist"] = 0.5 * float(np.abs(histogram(fill, drums) - histogram(truth, drums)).sum()) if fill else 1.0
+    lo, hi = (gap.first_bar - CONTEXT_BARS) * spb, (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
+    before = [n for n in notes if lo <= n.onset < gap.start]
+    after = [n for n in notes if gap.end <= n.onset < hi]
+    if drums:
+        context_bars = [b for b in range(gap.first_bar - CONTEXT_BARS, gap.first_bar + gap.n_bars + CONTEXT_BARS)
+                        if not gap.first_bar <= b < gap.first_bar + gap.n_bars]
+        reference = groove(before + after, context_bars, spb)
+        gap_bars = range(gap.first_bar, gap.first_bar + gap.n_bars)
+        fill_bars = [cosine(groove(fill, [b], spb), reference) for b in gap_bars]
+        out["groove sim"] = float(np.mean(fill_bars))
+        return out
+    if fill:
+        scale = key_scale(before + after)
+        out["out-of-key"] = sum(n.pitch % 12 not in scale for n in fill) / len(fill)
+    errors = [abs(f - t) for f, t in zip(join_intervals(before, fill, after), join_intervals(before, truth, after))
+              if f is not None and t is not None]
+    if errors:
+        out["join err"] = float(np.mean(errors))
+    return out
+
+
+def cases(parts, rng: np.random.Generator):
+    for part in parts:
+        for bars in GAP_BARS:
+            lo, hi = CONTEXT_BARS, part.n_bars - bars - CONTEXT_BARS
+            if hi > lo:
+                first = int(rng.integers(lo, hi))
+                yield part, Gap(first * part.steps_per_bar, (first + bars) * part.steps_per_bar, part.steps_per_bar)
+
+
+def timing(infiller: Infiller, parts, bars: int, variations: int) -> float | None:
+    times = []
+    for part in parts:
+        if part.n_bars > bars + 2 * CONTEXT_BARS:
+            first = CONTEXT_BARS
+            gap = Gap(first * part.steps_per_bar, (first + bars) * part.steps_per_bar, part.steps_per_bar)
+            started = time.perf_counter()
+            infiller.fill(part.notes, gap, part.kind, variations=variations, seed=0)
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) if times else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", type=int, default=20, help="parts per kind (melody, piano, drums)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="validation: POP909 741-750 and Groove validation rows, to choose settings")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    parser.add_argument("--guidance", type=float, help="density guidance (default: the shipped setting)")
+    parser.add_argument("--skip-guidance", type=float, help="skip guidance (default: the shipped setting)")
+    parser.add_argument("--work", type=Path, default=Path("build/generator"), help="the training data cache")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    started = time.perf_counter()
+    test = generator_data.load_split(args.split)
+    args.work.mkdir(parents=True, exist_ok=True)
+    ngram = NGram().train(generator_data.cached_split(args.work, "train"))
+    infiller = Infiller()
+    if args.guidance is not None:
+        infiller.density_guidance = args.guidance
+    if args.skip_guidance is not None:
+        infiller.skip_guidance = args.skip_guidance
+    rng = np.random.default_rng(args.seed)
+    by_kind = {k: [p for p in test if p.kind == k and p.n_bars > 2 * CONTEXT_BARS + 1][: args.parts]
+               for k in ("melody", "piano", "drums")}
+    data = "POP909 751-800, Groove MIDI test rows" if args.split == "test" else "POP909 741-750, Groove MIDI validation"
+    print(f"# reascribe generate bench\n\nData: {data}; temperature {args.temperature}, density guidance "
+          f"{infiller.density_guidance}, skip guidance {infiller.skip_guidance}; {args.parts} parts per kind at "
+          f"most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
+          f"Setup {time.perf_counter() - started:.0f} s.")
+    for kind, parts in by_kind.items():
+        scores: dict = {}  # (measure, bars) -> system -> list
+        for i, (part, gap) in enumerate(cases(parts, rng)):
+            notes, seed = part.notes, args.seed * 1000 + i
+            truth = [n for n in notes if gap.start <= n.onset < gap.end]
+            fills = {
+                "reascribe": infiller.fill(notes, gap, kind, temperature=args.temperature, seed=seed)[0],
+                "continuation": infiller.fill(notes, gap, kind, temperature=args.temperature, seed=seed,
+                                              use_suffix=False)[0],
+                "n-gram": ngram.fill(notes, gap, kind, args.temperature, np.random.default_rng(seed)),
+                "copy bar": copy_bar_before(notes, gap, kind),
+                "truth": truth,
+            }
+            nll = {"reascribe": infiller.nll(notes, gap, kind, truth),
+                   "continuation": infiller.nll(notes, gap, kind, truth, use_suffix=False),
+                   "n-gram": ngram.nll(notes, gap, kind, truth)}
+            if all(math.isfinite(v[0]) for v in nll.values()):
+                for system, (nats, count) in nll.items():
+                    scores.setdefault(("NLL", gap.n_bars), {}).setdefault(system, []).append((nats, count))
+            for system, fill in fills.items():
+                for name, value in measures(fill, truth, notes, gap, kind).items():
+                    scores.setdefault((name, gap.n_bars), {}).setdefault(system, []).append(value)
+        print_table(kind, len(parts), scores)
+    print("\n## Time to fill (Infiller.fill, one sampling thread, median over parts)\n")
+    print("| part | 4 bars, 1 take | 4 bars, 3 takes | 8 bars, 1 take | 8 bars, 3 takes |\n|---|---|---|---|---|")
+    for kind, parts in by_kind.items():
+        cells = [timing(infiller, parts[:5], bars, v) for bars in (4, 8) for v in (1, 3)]
+        print(f"| {kind} | " + " | ".join("-" if c is None else f"{c:.2f} s" for c in cells) + " |")
+    print(f"\nTotal {time.perf_counter() - started:.0f} s.")
+
+
+def mean(values: list) -> float:
+    if values and isinstance(values[0], tuple):  # NLL: total nats / total tokens
+        return sum(v[0] for v in values) / max(1, sum(v[1] for v in values))
+    return float(np.mean(values))
+
+
+def print_table(kind: str, n_parts: int, scores: dict) -> None:
+    print(f"\n## {kind} ({n_parts} parts)\n")
+    print("| measure | gap bars | n | reascribe | continuation | n-gram | copy bar | truth "
+          "| best baseline / reascribe |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, bars), by_system in sorted(scores.items()):
+        values = {s: mean(v) for s, v in by_system.items() if v}
+        cells = [f"{values[s]:.3f}" if s in values else "-" for s in (*SYSTEMS, "truth")]
+        baselines = [values[s] for s in SYSTEMS[1:] if s in values]
+        ours = values.get("reascribe")
+        ratio = "-"
+        if baselines and ours:
+            best = min(baselines) if LOWER_IS_BETTER[name] else max(baselines)
+            ratio = f"{(best / ours if LOWER_IS_BETTER[name] else ours / best):.2f}"
+        n = len(by_system.get("reascribe", []))
+        print(f"| {name} | {bars} | {n} | " + " | ".join(cells) + f" | {ratio} |")
+    print("\nratio > 1: reascribe is better than the best baseline (lower-is-better measures: baseline / reascribe;"
+          " groove sim: reascribe / baseline).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Drum transcription: our own onset network, trained on renders of the Groove MIDI Dataset."""

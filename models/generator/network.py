@@ -1,0 +1,84 @@
+"""A small decoder-only transformer (pre-norm, learned positions, tied embeddings) with a KV cache."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Config:
+    vocab_size: int
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    max_len: int = 768
+    dropout: float = 0.1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        hidden = 4 * cfg.d_model
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, hidden), nn.GELU(), nn.Linear(hidden, cfg.d_model))
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, cache: "KVCache | None") -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        # A cached single step attends to everything before it; a fresh block is causal.
+        causal = k.shape[2] == t
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0)
+        x = x + F.dropout(self.proj(y.transpose(1, 2).reshape(b, t, d)), self.dropout, self.training)
+        return x + F.dropout(self.mlp(self.norm2(x)), self.dropout, self.training)
+
+
+class InfillNet(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.position = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.position.weight, std=0.02)
+
+    def new_caches(self, batch: int) -> list["KVCache"]:
+        return [KVCache(batch, self.cfg) for _ in self.blocks]
+
+    def forward(self, tokens: torch.Tensor, caches: list["KVCache"] | None = None, offset: int = 0) -> torch.Tensor:
+        """Logits for the next token at every position; ``caches`` (from ``new_caches``) fill as it goes."""
+        positions = torch.arange(offset, offset + tokens.shape[1], device=tokens.device)
+        x = self.embed(tokens) + self.position(positions)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if caches is None else caches[i])
+        return self.norm(x) @ self.embed.weight.T
+
+
+class KVCache:
+    """Keys and values of one layer, preallocated for the whole window so a step copies one row."""
+
+    def __init__(self, batch: int, cfg: Config):
+        shape = (batch, cfg.n_heads, cfg.max_len, cfg.d_model // cfg.n_heads)
+        self.k, self.v, self.length = torch.empty(shape), torch.empty(shape), 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.length + k.shape[2]
+        self.k[:, :, self.length : end] = k
+        self.v[:, :, self.length : end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]

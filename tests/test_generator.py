@@ -1,0 +1,189 @@
+"""The infilling generator: tokens, fill-in-the-middle examples, the fill's constraints, the request
+shape and `reascribe generate`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from reascribe import midi_out
+from reascribe.errors import RequestError
+from reascribe.events import Events, NoteEvent
+from reascribe.generate import FillOptions, detect_part, fill_gap
+from reascribe.models.generator.grammar import MiddleGrammar
+from reascribe.models.generator.infill import Infiller
+from reascribe.models.generator.network import Config, InfillNet
+from reascribe.models.generator.vocab import VOCAB, Gap, GridNote, decode_bars, encode_bars, fim_middle, fim_prompt
+from reascribe.protocol import parse_request
+from reascribe.tempo import TempoMap
+from training import generator_data
+
+
+def random_infiller(seed=0) -> Infiller:
+    """A tiny untrained network: it writes anything the grammar allows, so constraints are what is tested."""
+    torch.manual_seed(seed)
+    return Infiller(net=InfillNet(Config(len(VOCAB), d_model=32, n_layers=1, n_heads=2)))
+
+
+def melody(n_bars=12, spb=16):
+    return [GridNote(b * spb + p, 60 + (b + p) % 12, 2, 88) for b in range(n_bars) for p in (0, 4, 8, 12)]
+
+
+def test_tokens_round_trip_melody_and_drums():
+    notes = [GridNote(3, 64, 6, 100), GridNote(3, 60, 12, 70), GridNote(20, 67, 1, 30), GridNote(47, 71, 64, 127)]
+    tokens = encode_bars(notes, 0, 3, 16, drums=False)
+    assert tokens.count(VOCAB.BAR) == 3 and decode_bars(tokens, 0, 16) == sorted(
+        GridNote(n.onset, n.pitch, n.duration, (n.velocity // 16) * 16 + 8) for n in notes)
+    hits = [GridNote(0, 0, 1, 110), GridNote(0, 2, 1, 60), GridNote(6, 1, 1, 90)]
+    drum_tokens = encode_bars(hits, 0, 1, 12, drums=True)
+    assert VOCAB.dur0 not in drum_tokens and [(n.onset, n.pitch) for n in decode_bars(drum_tokens, 0, 12)] == [
+        (0, 0), (0, 2), (6, 1)]
+
+
+def test_fim_example_puts_prefix_and_suffix_before_the_middle():
+    notes = melody()
+    gap = Gap(5 * 16 + 4, 7 * 16, 16)  # from beat 2 of bar 5 to the end of bar 6
+    prompt = fim_prompt(notes, gap, "melody", 3, context_bars=2)
+    v = VOCAB
+    assert prompt[:7] == [v.part0, v.meter0 + 16, v.dens0 + 3, v.len0 + 2, v.pos0 + 4, v.pos0 + 15, v.PRE]
+    pre, suf = prompt.index(v.PRE), prompt.index(v.SUF)
+    assert prompt[-1] == v.MID
+    assert decode_bars(prompt[pre + 1 : suf], 3, 16) == [n for n in notes if 48 <= n.onset < gap.start]
+    assert decode_bars(prompt[suf + 1 : -1], 6, 16) == [n for n in notes if gap.end <= n.onset < 9 * 16]
+    middle = fim_middle(notes, gap, "melody")
+    assert middle[-1] == v.EOS and decode_bars(middle, 5, 16) == [n for n in notes if gap.start <= n.onset < gap.end]
+    assert fim_prompt(notes, gap, "melody", 3, 2, use_suffix=False)[-2:] == [v.SUF, v.MID]
+
+
+def test_training_examples_fit_the_window_and_mark_the_middle():
+    part = generator_data.Part("test", "piano", 16, melody(40))
+    rng = np.random.default_rng(0)
+    examples = [e for e in (generator_data.make_example(part, rng, 300) for _ in range(50)) if e]
+    assert examples
+    for tokens, mid in examples:
+        assert len(tokens) <= 300 and tokens[mid - 1] == VOCAB.MID and tokens[-1] == VOCAB.EOS
+
+
+def test_the_grammar_ends_with_eos_only_after_every_bar_of_the_gap():
+    grammar = MiddleGrammar(Gap(16 + 8, 3 * 16 + 4, 16), "melody")
+    assert grammar.mask().nonzero().flatten().tolist() == [VOCAB.BAR]
+    grammar.push(VOCAB.BAR)
+    allowed = grammar.mask()
+    assert not allowed[VOCAB.EOS] and not allowed[VOCAB.pos0 + 7] and allowed[VOCAB.pos0 + 8]
+    grammar.push(VOCAB.BAR)
+    grammar.push(VOCAB.BAR)
+    allowed = grammar.mask()
+    assert allowed[VOCAB.EOS] and not allowed[VOCAB.BAR] and allowed[VOCAB.pos0 + 3] and not allowed[VOCAB.pos0 + 4]
+
+
+@pytest.mark.parametrize("part", ["melody", "piano", "drums"])
+def test_fills_start_inside_the_gap_and_end_by_its_end(part):
+    notes = melody() if part != "drums" else [GridNote(s, s % 3, 1, 90) for s in range(0, 12 * 16, 2)]
+    gap = Gap(4 * 16 + 6, 7 * 16 + 10, 16)
+    fills = random_infiller().fill(notes, gap, part, variations=3, temperature=1.5, seed=1)
+    assert len(fills) == 3 and any(fills)
+    for fill in fills:
+        assert all(gap.start <= n.onset and n.onset + n.duration <= gap.end for n in fill)
+        if part == "melody":
+            assert all(a.onset + a.duration <= b.onset for a, b in zip(fill, fill[1:]))
+
+
+def test_a_long_dense_gap_is_written_in_pieces_that_fit_the_window():
+    notes = [GridNote(s, 48 + s % 24, 1, 80) for s in range(0, 24 * 16)]  # a note every sixteenth
+    gap = Gap(8 * 16, 16 * 16, 16)
+    (fill,) = random_infiller().fill(notes, gap, "piano", seed=2)
+    assert all(gap.start <= n.onset < gap.end for n in fill)
+
+
+def test_the_shipped_model_joins_the_gap_and_scores_the_truth():
+    infiller = Infiller()
+    notes = melody(16)
+    gap = Gap(6 * 16, 8 * 16, 16)
+    (fill,) = infiller.fill(notes, gap, "melody", seed=0)
+    assert fill and all(gap.start <= n.onset and n.onset + n.duration <= gap.end for n in fill)
+    nats, count = infiller.nll(notes, gap, "melody", [n for n in notes if gap.start <= n.onset < gap.end])
+    assert count > 0 and 0 < nats / count < 5
+
+
+def test_part_detection():
+    hits = [NoteEvent(i * 0.25, i * 0.25 + 0.05, (36, 42, 38, 42)[i % 4], 100) for i in range(16)]
+    assert detect_part(hits) == "drums"
+    assert detect_part(hits[:3], channels=[10, 10, 10]) == "drums"
+    line = [NoteEvent(i * 0.5, i * 0.5 + 0.45, 60 + i % 7, 90) for i in range(16)]
+    assert detect_part(line) == "melody"
+    chords = [NoteEvent(i // 3, i // 3 + 0.9, 48 + 4 * (i % 3), 80) for i in range(24)]
+    assert detect_part(chords) == "piano"
+
+
+def test_fill_gap_in_seconds_stays_in_the_selection_on_a_tempo_change():
+    tempo_map = TempoMap.from_dict({"bpm": 120, "markers": [{"time_s": 8.0, "bpm": 90}]})
+    notes = [NoteEvent(i * 0.5, i * 0.5 + 0.4, 60 + i % 5, 90) for i in range(40) if not 12 <= i < 20]
+    fill = fill_gap(random_infiller(), notes, tempo_map, 6.1, 9.9, FillOptions(variations=2, seed=4))
+    assert fill.part == "melody" and len(fill.variations) == 2
+    assert all(6.1 - 1e-9 <= n.start_s < n.end_s <= 9.9 + 1e-9 for v in fill.variations for n in v)
+    with pytest.raises(RequestError, match="at most 8"):
+        fill_gap(random_infiller(), notes, tempo_map, 0.0, 40.0, FillOptions())
+
+
+def test_an_eight_bar_melody_fill_takes_well_under_a_second():
+    infiller = Infiller()
+    notes = melody(20)
+    infiller.fill(notes, Gap(4 * 16, 5 * 16, 16), "melody", seed=0)  # first-call costs
+    started = time.perf_counter()
+    infiller.fill(notes, Gap(6 * 16, 14 * 16, 16), "melody", seed=0)
+    assert time.perf_counter() - started < 2.0  # < 1 s on an idle 2-core machine; slack for a busy one
+
+
+def request_doc(**context):
+    doc = {"protocol": 1, "id": "fill-1", "kind": "generate", "created_at": time.time(),
+           "project": {"file": "", "dir": "/tmp", "media_dir": "/tmp"}, "tempo_map": {"bpm": 100},
+           "time_selection": {"start_s": 4.0, "end_s": 8.0}, "options": {"variations": 2, "part": "auto"},
+           "items": [], "context": {"track_guid": "{T}", "track": "Lead", "notes": [[0.0, 0.5, 60, 90, 1]]}}
+    doc["context"].update(context)
+    return doc
+
+
+def test_generate_requests_are_validated():
+    request = parse_request(request_doc())
+    assert request.context.notes == [NoteEvent(0.0, 0.5, 60, 90)] and request.context.channels == [1]
+    for bad, match in (([[0.0, 0.5, 60, 0, 1]], "velocity"), ([[1.0, 0.5, 60, 90, 1]], "start <= end"),
+                       ([[0.0, 0.5, 60.5, 90, 1]], "pitch"), ([[0.0, 0.5, 60, 90]], r"\[start_s")):
+        with pytest.raises(RequestError, match=match):
+            parse_request(request_doc(notes=bad))
+    doc = request_doc()
+    doc["time_selection"] = None
+    with pytest.raises(RequestError, match="time selection"):
+        parse_request(doc)
+    doc = request_doc()
+    doc["options"] = {"temperature": 9}
+    with pytest.raises(RequestError, match="temperature"):
+        parse_request(doc)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "reascribe", *map(str, args)], capture_output=True, text=True)
+
+
+def test_the_cli_writes_one_track_per_variation_and_never_overwrites(tmp_path):
+    context = tmp_path / "lead.mid"
+    notes = [NoteEvent(i * 0.3, i * 0.3 + 0.25, 62 + i % 5, 90) for i in range(64) if not 16 <= i < 32]
+    midi_out.write_midi(context, Events(notes), TempoMap.constant(100))
+    out = tmp_path / "fill.mid"
+    done = run_cli("generate", "--context", context, "--start", 4.8, "--end", 9.6, "--out", out,
+                   "--variations", 2, "--seed", 5)
+    assert done.returncode == 0, done.stderr
+    assert [t.name for t in mido.MidiFile(out).tracks[1:]] == ["fill 1", "fill 2"]
+    events, _ = midi_out.read_events(out)
+    assert events.notes and all(4.8 - 1e-3 <= n.start_s and n.end_s <= 9.6 + 1e-3 for n in events.notes)
+    again = run_cli("generate", "--context", context, "--start", 4.8, "--end", 9.6, "--out", out)
+    assert again.returncode == 1 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd nonsense")
+    bad = run_cli("generate", "--context", broken, "--start", 1, "--end", 2, "--out", tmp_path / "x.mid")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "not a readable MIDI file" in bad.stderr

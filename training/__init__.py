@@ -1,0 +1,1 @@
+"""Training code for reascribe's own models (not installed with the product)."""
