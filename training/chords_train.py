@@ -10,8 +10,6 @@ epoch by validation score is exported with the decoder's switch penalty chosen o
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 
 import mir_eval
@@ -22,7 +20,7 @@ from reascribe.models.chords import decode, features
 from reascribe.models.chords import vocabulary as voc
 from reascribe.models.chords.network import ChordNet
 from reascribe.models.chords.transcriber import CHECKPOINT
-from tqdm import tqdm
+from training import loop
 
 CROP = 200  # frames per training example (~18.6 s)
 BATCH = 12
@@ -146,43 +144,25 @@ def selection_score(scores: dict[str, float]) -> float:
 
 
 def train(train_paths: list[Path], valid_path: Path, work: Path, epochs: int, seed: int) -> None:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     shards = [Shard(p) for p in train_paths]
     valid = Shard(valid_path)
-    net = ChordNet(features.N_BINS, voc.N_CLASSES)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    total = epochs * STEPS_PER_EPOCH
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    state_path, epoch, best = work / "train_state.pt", 0, -1.0
-    if state_path.exists():  # resume
-        state = torch.load(state_path, weights_only=False)
-        net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
-        epoch, best, rng = state["epoch"], state["best"], state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-    net.train()
-    while epoch < epochs:
-        bar = tqdm(range(STEPS_PER_EPOCH), desc=f"epoch {epoch + 1}/{epochs}", mininterval=10)
-        running = 0.0
-        for step in bar:
-            loss = loss_fn(net, *shards[rng.integers(len(shards))].batch(rng))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.4f}")
-        epoch += 1
+
+    def score(net: ChordNet) -> tuple[float, str]:
         scores = validate(net, valid)[DEFAULT_PENALTY]
-        print(f"epoch {epoch}: validation " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
-        if selection_score(scores) > best:
-            best = selection_score(scores)
-            torch.save(net.state_dict(), work / "best.pt")
-        tmp = work / "train_state.tmp"
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                    "best": best, "rng": rng, "torch_rng": torch.get_rng_state()}, tmp)  # fmt: skip
-        shutil.move(tmp, state_path)
+        return selection_score(scores), "validation " + " ".join(f"{k}={v:.3f}" for k, v in scores.items())
+
+    loop.fit(
+        ChordNet(features.N_BINS, voc.N_CLASSES),
+        lambda rng: shards[rng.integers(len(shards))].batch(rng),
+        loss_fn,
+        score,
+        work,
+        epochs=epochs,
+        steps_per_epoch=STEPS_PER_EPOCH,
+        lr=2e-3,
+        seed=seed,
+        clip_norm=5.0,
+    )
 
 
 def export(valid_path: Path, work: Path, out: Path = CHECKPOINT) -> None:

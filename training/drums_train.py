@@ -8,20 +8,18 @@ epoch by validation F-measure is exported.
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 
 import mir_eval
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from reascribe.models.drums import features
 from reascribe.models.drums.classes import CLASSES
 from reascribe.models.drums.network import DrumNet
 from reascribe.models.drums.transcriber import CHECKPOINT, pick_peaks
+from training import loop
 
 CROP = 400  # frames per training example (4 s)
 BATCH = 16
@@ -60,6 +58,7 @@ def loss_fn(net: DrumNet, spec, target, velocity) -> torch.Tensor:
 
 
 def predict(net: DrumNet, spec: np.ndarray, chunk: int = 6000) -> tuple[np.ndarray, np.ndarray]:
+    """Onset probabilities and velocities of ``spec``, in chunks with 1 s of context (leaves ``net`` in eval mode)."""
     net.eval()
     onset, vel = [], []
     with torch.inference_mode():
@@ -68,7 +67,6 @@ def predict(net: DrumNet, spec: np.ndarray, chunk: int = 6000) -> tuple[np.ndarr
             logits, v = net(torch.from_numpy(spec[lo:hi].astype(np.float32)).unsqueeze(0))
             onset.append(torch.sigmoid(logits[0, start - lo : start - lo + chunk]).numpy())
             vel.append(v[0, start - lo : start - lo + chunk].numpy())
-    net.train()
     return np.concatenate(onset), np.concatenate(vel)
 
 
@@ -84,46 +82,25 @@ def class_f_measures(onset: np.ndarray, shard: Shard) -> np.ndarray:
 
 
 def train(train_paths: list[Path], valid_path: Path, work: Path, epochs: int, seed: int) -> None:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     shards = [Shard(p) for p in train_paths]
     valid = Shard(valid_path)
-    net = DrumNet(features.n_bands(), N_CLASSES)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    total = epochs * STEPS_PER_EPOCH
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    state_path, epoch, best = work / "train_state.pt", 0, -1.0
-    if state_path.exists():  # resume
-        state = torch.load(state_path, weights_only=False)
-        net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
-        epoch, best, rng = state["epoch"], state["best"], state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-    net.train()
-    while epoch < epochs:
-        bar = tqdm(range(STEPS_PER_EPOCH), desc=f"epoch {epoch + 1}/{epochs}")
-        running = 0.0
-        for step in bar:
-            shard = shards[rng.integers(len(shards))]
-            loss = loss_fn(net, *shard.batch(rng))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.4f}")
-        epoch += 1
-        onset, _ = predict(net, valid.features)
-        scores = class_f_measures(onset, valid)
-        mean_best = scores.max(axis=0).mean()
-        print(f"epoch {epoch}: validation F per class at its best threshold "
-              + " ".join(f"{c}={s:.3f}" for c, s in zip(CLASSES, scores.max(axis=0))) + f"; mean {mean_best:.3f}")  # fmt: skip
-        if mean_best > best:
-            best = mean_best
-            torch.save(net.state_dict(), work / "best.pt")
-        tmp = work / "train_state.tmp"
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                    "best": best, "rng": rng, "torch_rng": torch.get_rng_state()}, tmp)  # fmt: skip
-        shutil.move(tmp, state_path)
+
+    def score(net: DrumNet) -> tuple[float, str]:
+        best = class_f_measures(predict(net, valid.features)[0], valid).max(axis=0)
+        per_class = " ".join(f"{c}={s:.3f}" for c, s in zip(CLASSES, best))
+        return best.mean(), f"validation F per class at its best threshold {per_class}; mean {best.mean():.3f}"
+
+    loop.fit(
+        DrumNet(features.n_bands(), N_CLASSES),
+        lambda rng: shards[rng.integers(len(shards))].batch(rng),
+        loss_fn,
+        score,
+        work,
+        epochs=epochs,
+        steps_per_epoch=STEPS_PER_EPOCH,
+        lr=1e-3,
+        seed=seed,
+    )
 
 
 def export(valid_path: Path, work: Path, out: Path = CHECKPOINT) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from reascribe.errors import ModelError
+from reascribe.models.checkpoint import load_checkpoint
 from reascribe.models.chords import decode, features
 from reascribe.models.chords import vocabulary as voc
 from reascribe.models.chords.decode import ChordSegment
@@ -33,20 +34,11 @@ class ChordResult:
     key: str | None  # e.g. "Eb:maj", None when no chord was heard
 
 
-def load_checkpoint(path: Path) -> dict:
-    if not path.exists():
-        raise ModelError(f"The chord model is missing ({path}); reinstall reascribe.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which, not a pickle traceback
-        raise ModelError(f"The chord model {path} cannot be read ({exc}); reinstall reascribe.") from exc
-
-
 class ChordTranscriber:
     sample_rate = features.SAMPLE_RATE
 
     def __init__(self, num_threads: int | None = None, checkpoint: Path = CHECKPOINT):
-        state = load_checkpoint(checkpoint)
+        state = load_checkpoint(checkpoint, "chord model")
         if tuple(state["qualities"]) != voc.QUALITIES or state["n_bins"] != features.N_BINS:
             raise ModelError(f"The chord model {checkpoint} does not match this version of reascribe; reinstall it.")
         if num_threads:

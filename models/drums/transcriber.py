@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from reascribe.errors import ModelError
+from reascribe.models.checkpoint import load_checkpoint
 from reascribe.models.drums import features
 from reascribe.models.drums.classes import CLASSES
 from reascribe.models.drums.network import DrumNet
@@ -65,20 +66,11 @@ def hits_from_activations(onset: np.ndarray, velocity: np.ndarray, thresholds: n
     return sorted(hits, key=lambda h: (h.time_s, CLASSES.index(h.drum)))
 
 
-def load_checkpoint(path: Path) -> dict:
-    if not path.exists():
-        raise ModelError(f"The drum model is missing ({path}); reinstall reascribe.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which, not a pickle traceback
-        raise ModelError(f"The drum model {path} cannot be read ({exc}); reinstall reascribe.") from exc
-
-
 class DrumTranscriber:
     sample_rate = features.SAMPLE_RATE
 
     def __init__(self, num_threads: int | None = None, checkpoint: Path = CHECKPOINT):
-        state = load_checkpoint(checkpoint)
+        state = load_checkpoint(checkpoint, "drum model")
         if tuple(state["classes"]) != CLASSES or state["n_bands"] != features.n_bands():
             raise ModelError(f"The drum model {checkpoint} does not match this version of reascribe; reinstall it.")
         if num_threads:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from reascribe.errors import ModelError
+from reascribe.models.checkpoint import load_checkpoint
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.network import Config, InfillNet
 from reascribe.models.generator.vocab import (
@@ -211,12 +212,7 @@ def finish(fill: list[GridNote], gap: Gap, part: str) -> list[GridNote]:
 
 
 def _load(path: Path) -> InfillNet:
-    if not path.exists():
-        raise ModelError(f"The generator model is missing ({path}); reinstall reascribe.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which, not a pickle traceback
-        raise ModelError(f"The generator model {path} cannot be read ({exc}); reinstall reascribe.") from exc
+    state = load_checkpoint(path, "generator model")
     if state.get("vocab") != VOCAB.names:
         raise ModelError(f"The generator model {path} does not match this version of reascribe; reinstall it.")
     net = InfillNet(Config(**state["config"]))
