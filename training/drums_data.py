@@ -1,8 +1,9 @@
 """Training data for the drum model: Groove MIDI performances rendered with many kits, augmented,
 sometimes over a POP909 accompaniment, as features and onset labels.
 
-Everything is drawn from one numpy Generator per (split, version, row), so a dataset is rebuilt bit for
-bit from its seed, and rows can be rendered in any order by any number of processes.
+Everything is drawn from one numpy Generator per (split, version, row), so a dataset is rebuilt from its
+seed in any order and by any number of processes: the labels exactly, the audio to within -60 dB
+(FluidSynth's first use of a sample in a process sounds a little different).
 Only Groove MIDI rows with ``split == train`` (training) and ``split == validation`` (thresholds and
 checkpoint choice) are read; its test split overlaps the StemGMD evaluation files.
 """

@@ -60,7 +60,7 @@ class Renderer:
         self._rendered = 0
 
     def render(self, events: list[Event], presets: dict[int, Preset], duration_s: float) -> np.ndarray:
-        """Mono float32 audio of ``events`` (any order), ``duration_s`` long plus nothing more."""
+        """Mono float32 audio of ``events`` (any order), exactly ``duration_s`` long: what still rings then is cut."""
         for channel in range(16):  # silence the last render at once and reset its controllers
             self.synth.all_sounds_off(channel)
             self.synth.cc(channel, 121, 0)
