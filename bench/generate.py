@@ -1,13 +1,16 @@
 """Gap-filling benchmark: reascribe's infilling model against three baselines, in one run.
 
 Data (never trained on): POP909 songs 751-800 (MELODY and PIANO tracks, on their annotated beat grid)
-and Groove MIDI ``test`` rows (drums). For each part and each gap length (1, 2 and 4 bars) one gap is
-cut at a seeded bar with at least 4 bars of context each side, and every system fills it once.
+and Groove MIDI ``test`` rows (drums). For each part and each gap length (1, 2 and 4 bars) one gap
+(``--repeats`` gaps) is cut at a seeded bar with at least 4 bars of context each side, and every system
+fills it once.
 
 Systems:
   reascribe      the shipped model with the product's defaults: prefix and suffix in (Infiller.fill,
-                 temperature 0.8, density 1 with its guidance and rejection; chosen with --split validation);
-  continuation   the same model with the suffix removed (a unidirectional continuation);
+                 temperature 0.8, density 1; density, key and groove guidance and candidates ranked by
+                 how well they fit the context; chosen with --split validation);
+  continuation   the same sampler with the suffix removed: guidance and ranking read only what comes
+                 before the gap (a unidirectional continuation);
   n-gram         an interpolated token 4-gram trained on the same training parts, continuing the prefix;
   copy bar       the bar before the gap, repeated.
 All samplers write under the same grammar and temperature, so every fill lies inside its gap.
@@ -16,14 +19,19 @@ Measures (mean over gaps; "truth" is the real middle, shown for reference):
   NLL            nats per token of the true middle's bar and note tokens (models with likelihoods);
   PC dist        total-variation distance of pitch-class histograms, fill vs truth (drums: drum classes);
   density err    |notes per beat of the fill - of the truth|;
-  out-of-key     share of fill notes outside the key of the context (Krumhansl-Kessler profiles);
+  out-of-key     share of fill notes outside the key of the context (Krumhansl-Kessler profiles;
+                 gaps with an empty context are left out);
   join err       semitones between |interval| at the joins (last prefix note -> first fill note, last
                  fill note -> first suffix note; top voice for piano) and the truth's intervals there;
   groove sim     drums: cosine similarity of the fill's per-bar (class x step) onset pattern to the
                  context bars' mean pattern.
+The ranking scores candidates on their fit to the context (density, key, pitch classes, leaps at the
+joins, rhythm or groove), which out-of-key and groove sim also measure; NLL, PC dist, density err and
+join err compare with the true middle, which neither guidance nor ranking ever sees.
 Timing: Infiller.fill of 4 and 8 bars (one variation and three), median of several gaps, on this machine.
 
-Usage: python bench/generate.py [--parts N] [--seed S] [--work build/generator (training data cache)]
+Usage: python bench/generate.py [--parts N] [--repeats R] [--seed S] [--split validation] [--checkpoint PT]
+       [--temperature T] [--guidance G] [--skip-guidance S] [--key-guidance K] [--groove-guidance R] [--candidates C]
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from generate_baselines import NGram, copy_bar_before  # noqa: E402
 from reascribe.generate import FillOptions  # noqa: E402
+from reascribe.models.generator.context import class_histogram, cosine, groove, key_scale, top_voice  # noqa: E402
 from reascribe.models.generator.infill import Infiller  # noqa: E402
 from reascribe.models.generator.vocab import STEPS_PER_BEAT, Gap, GridNote  # noqa: E402
 from training import generator_data  # noqa: E402
@@ -49,40 +58,8 @@ GAP_BARS = (1, 2, 4)
 DEFAULT_TEMPERATURE = FillOptions().temperature  # the product's default
 CONTEXT_BARS = 4
 SYSTEMS = ("reascribe", "continuation", "n-gram", "copy bar")
-MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 LOWER_IS_BETTER = {"NLL": True, "PC dist": True, "density err": True, "out-of-key": True, "join err": True,
                    "groove sim": False}
-
-
-def key_scale(notes: list[GridNote]) -> set[int]:
-    """Pitch classes of the best-correlating major or minor key of ``notes`` (duration-weighted)."""
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += n.duration
-    best, scale = -2.0, set()
-    for profile, name in ((MAJOR, "major"), (MINOR, "minor")):
-        for tonic in range(12):
-            r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1] if hist.any() else 0
-            if r > best:
-                best, scale = r, {(tonic + s) % 12 for s in SCALES[name]}
-    return scale
-
-
-def histogram(notes: list[GridNote], drums: bool) -> np.ndarray:
-    h = np.zeros(9 if drums else 12)
-    for n in notes:
-        h[n.pitch if drums else n.pitch % 12] += 1
-    return h / h.sum() if h.sum() else h
-
-
-def top_voice(notes: list[GridNote]) -> list[GridNote]:
-    by_onset: dict[int, GridNote] = {}
-    for n in notes:
-        if n.onset not in by_onset or n.pitch > by_onset[n.onset].pitch:
-            by_onset[n.onset] = n
-    return [by_onset[k] for k in sorted(by_onset)]
 
 
 def join_intervals(before: list[GridNote], fill: list[GridNote], after: list[GridNote]) -> list[float | None]:
@@ -92,26 +69,13 @@ def join_intervals(before: list[GridNote], fill: list[GridNote], after: list[Gri
     return [start, end]
 
 
-def groove(notes: list[GridNote], bars: list[int], spb: int) -> np.ndarray:
-    """Mean (class x step) onset pattern of ``bars``."""
-    pattern = np.zeros((9, spb))
-    for n in notes:
-        if n.onset // spb in bars:
-            pattern[n.pitch, n.onset % spb] += 1
-    return pattern / max(1, len(bars))
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float((a * b).sum() / (na * nb)) if na and nb else 0.0
-
-
 def measures(fill: list[GridNote], truth: list[GridNote], notes: list[GridNote], gap: Gap, kind: str) -> dict:
     drums, spb = kind == "drums", gap.steps_per_bar
     beats = (gap.end - gap.start) / STEPS_PER_BEAT
     out = {"density err": abs(len(fill) - len(truth)) / beats}
     if truth:
-        out["PC dist"] = 0.5 * float(np.abs(histogram(fill, drums) - histogram(truth, drums)).sum()) if fill else 1.0
+        distance = np.abs(class_histogram(fill, drums) - class_histogram(truth, drums)).sum()
+        out["PC dist"] = 0.5 * float(distance) if fill else 1.0
     lo, hi = (gap.first_bar - CONTEXT_BARS) * spb, (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
     before = [n for n in notes if lo <= n.onset < gap.start]
     after = [n for n in notes if gap.end <= n.onset < hi]
@@ -123,8 +87,8 @@ def measures(fill: list[GridNote], truth: list[GridNote], notes: list[GridNote],
         fill_bars = [cosine(groove(fill, [b], spb), reference) for b in gap_bars]
         out["groove sim"] = float(np.mean(fill_bars))
         return out
-    if fill:
-        scale = key_scale(before + after)
+    scale = key_scale(before + after)
+    if fill and scale:  # no key without notes around the gap
         out["out-of-key"] = sum(n.pitch % 12 not in scale for n in fill) / len(fill)
     errors = [abs(f - t) for f, t in zip(join_intervals(before, fill, after), join_intervals(before, truth, after))
               if f is not None and t is not None]
@@ -133,11 +97,11 @@ def measures(fill: list[GridNote], truth: list[GridNote], notes: list[GridNote],
     return out
 
 
-def cases(parts, rng: np.random.Generator):
+def cases(parts, rng: np.random.Generator, repeats: int = 1):
     for part in parts:
         for bars in GAP_BARS:
             lo, hi = CONTEXT_BARS, part.n_bars - bars - CONTEXT_BARS
-            if hi > lo:
+            for _ in range(repeats if hi > lo else 0):
                 first = int(rng.integers(lo, hi))
                 yield part, Gap(first * part.steps_per_bar, (first + bars) * part.steps_per_bar, part.steps_per_bar)
 
@@ -163,7 +127,14 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     parser.add_argument("--guidance", type=float, help="density guidance (default: the shipped setting)")
     parser.add_argument("--skip-guidance", type=float, help="skip guidance (default: the shipped setting)")
+    parser.add_argument("--key-guidance", type=float, help="key guidance (default: the shipped setting)")
+    parser.add_argument("--groove-guidance", type=float, help="groove guidance (default: the shipped setting)")
+    parser.add_argument("--candidates", type=int, help="candidates per variation (default: the shipped setting)")
+    parser.add_argument("--repeats", type=int, default=1, help="gaps per part and gap length")
+    parser.add_argument("--kinds", default="melody,piano,drums", help="parts to measure")
+    parser.add_argument("--no-timing", action="store_true", help="skip the timing table")
     parser.add_argument("--work", type=Path, default=Path("build/generator"), help="the training data cache")
+    parser.add_argument("--checkpoint", type=Path, help="a generator checkpoint (default: the shipped one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -171,22 +142,25 @@ def main() -> None:
     test = generator_data.load_split(args.split)
     args.work.mkdir(parents=True, exist_ok=True)
     ngram = NGram().train(generator_data.cached_split(args.work, "train"))
-    infiller = Infiller()
+    infiller = Infiller(args.checkpoint) if args.checkpoint else Infiller()
     if args.guidance is not None:
         infiller.density_guidance = args.guidance
-    if args.skip_guidance is not None:
-        infiller.skip_guidance = args.skip_guidance
+    for name in ("skip_guidance", "key_guidance", "groove_guidance", "candidates"):
+        if getattr(args, name) is not None:
+            setattr(infiller, name, getattr(args, name))
     rng = np.random.default_rng(args.seed)
     by_kind = {k: [p for p in test if p.kind == k and p.n_bars > 2 * CONTEXT_BARS + 1][: args.parts]
-               for k in ("melody", "piano", "drums")}
+               for k in args.kinds.split(",")}
     data = "POP909 751-800, Groove MIDI test rows" if args.split == "test" else "POP909 741-750, Groove MIDI validation"
     print(f"# reascribe generate bench\n\nData: {data}; temperature {args.temperature}, density guidance "
-          f"{infiller.density_guidance}, skip guidance {infiller.skip_guidance}; {args.parts} parts per kind at "
+          f"{infiller.density_guidance}, skip guidance {infiller.skip_guidance}, key guidance "
+          f"{infiller.key_guidance}, groove guidance {infiller.groove_guidance}, {infiller.candidates} candidates "
+          f"per fill; {args.parts} parts per kind at "
           f"most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
           f"Setup {time.perf_counter() - started:.0f} s.")
     for kind, parts in by_kind.items():
         scores: dict = {}  # (measure, bars) -> system -> list
-        for i, (part, gap) in enumerate(cases(parts, rng)):
+        for i, (part, gap) in enumerate(cases(parts, rng, args.repeats)):
             notes, seed = part.notes, args.seed * 1000 + i
             truth = [n for n in notes if gap.start <= n.onset < gap.end]
             fills = {
@@ -207,6 +181,8 @@ def main() -> None:
                 for name, value in measures(fill, truth, notes, gap, kind).items():
                     scores.setdefault((name, gap.n_bars), {}).setdefault(system, []).append(value)
         print_table(kind, len(parts), scores)
+    if args.no_timing:
+        return
     print("\n## Time to fill (Infiller.fill, one sampling thread, median over parts)\n")
     print("| part | 4 bars, 1 take | 4 bars, 3 takes | 8 bars, 1 take | 8 bars, 3 takes |\n|---|---|---|---|---|")
     for kind, parts in by_kind.items():

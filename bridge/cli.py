@@ -58,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for the model (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--separate", nargs="?", const=DEFAULT_BACKEND, choices=BACKENDS, metavar="BACKEND",
-                   help="separate first and transcribe the stem the kind wants (drums: drums; piano: the harmonic "
-                        f"part); BACKEND is one of {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})")
+                   help="separate first and transcribe what the kind hears best (piano: the harmonic stem; drums: "
+                        "demucs's drum stem, or the whole mix with hpss, whose percussive stem costs the drum "
+                        f"model hits); BACKEND is one of {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})")
     p.set_defaults(func=_transcribe)
 
     p = sub.add_parser("separate", help="split an audio file into stems (one WAV per stem)")

@@ -26,7 +26,7 @@ from reascribe.protocol import (
     Status,
     validate_options,
 )
-from reascribe.separation import Separator, stem_for
+from reascribe.separation import MIX, Separator, stem_for
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ def execute_file(
 ) -> Path:
     """Transcribe a whole audio file into a new MIDI file at ``out_path`` with a detected tempo map.
 
-    With a loaded ``separator`` the pipeline hears only the stem its kind wants; the beats still come
-    from the whole mix. Chords also go to a MIREX ``.lab`` file: ``lab_path``, else beside the MIDI
+    With a loaded ``separator`` the pipeline hears only the stem its kind wants (or the whole mix, for
+    a kind in the separator's ``hears_mix``); the beats still come from the whole mix. Chords also go to a MIREX ``.lab`` file: ``lab_path``, else beside the MIDI
     under a free name."""
     options = validate_options(kind, options)
     if separator is None:
@@ -112,10 +112,13 @@ def execute_file(
         mix = audio.load_section(Path(audio_path), sample_rate=separator.sample_rate)
         _require_sound(mix, Path(audio_path).name)
         stem = stem_for(kind, separator)
-        stems = separator.separate(mix.samples, _scaled(progress, 0.0, 0.5, "separation"))
-        section = audio.AudioSection(stems[stem], mix.sample_rate, mix.start_s)
-        del stems  # only the wanted stem is kept while the model runs
-        progress = _scaled(progress, 0.5, 1.0, f"{stem} stem")
+        if stem == MIX:
+            section = mix  # this backend's stems would cost the transcriber notes (separation.hears_mix)
+        else:
+            stems = separator.separate(mix.samples, _scaled(progress, 0.0, 0.5, "separation"))
+            section = audio.AudioSection(stems[stem], mix.sample_rate, mix.start_s)
+            del stems  # only the wanted stem is kept while the model runs
+            progress = _scaled(progress, 0.5, 1.0, f"{stem} stem")
     events = pipeline.run(section, options, progress)
     tempo_map = beats.detect_tempo_map(mix)
     written = midi_out.write_midi(

@@ -27,7 +27,7 @@ from reascribe.execute import (
 )
 from reascribe.pipelines import Pipeline, Progress
 from reascribe.protocol import Item, ItemResult, Request, Result, Status, mix_kinds
-from reascribe.separation import Separator, stem_for
+from reascribe.separation import MIX, Separator, stem_for
 from reascribe.separation.stems import write_stems
 
 MAX_SECTION_S = 900.0  # 15 min of stereo 44.1 kHz: 0.3 GB of audio, about 1.5 GB with its stems
@@ -83,8 +83,10 @@ def transcribe_stems(
     """(kind, stem, events in seconds from the section's start) for each kind of ``options["kinds"]``."""
     kinds = options.get("kinds") or list(mix_kinds())
     wanted = {kind: stem_for(kind, separator) for kind in kinds}  # fails before separating when one has no stem
-    stems = separator.separate(section.samples, _scaled(progress, 0.0, SEPARATION_SHARE, "separation"))
-    stems = {name: samples for name, samples in stems.items() if name in wanted.values()}  # free the others
+    stems = {MIX: section.samples}
+    if set(wanted.values()) - {MIX}:
+        separated = separator.separate(section.samples, _scaled(progress, 0.0, SEPARATION_SHARE, "separation"))
+        stems.update((name, samples) for name, samples in separated.items() if name in wanted.values())
     parts = []
     share = (1.0 - SEPARATION_SHARE) / len(kinds)
     for n, kind in enumerate(kinds):

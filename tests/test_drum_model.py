@@ -63,6 +63,14 @@ def test_hits_from_activations_map_classes_and_velocities():
     assert [(h.drum, round(h.time_s, 3), h.velocity) for h in hits] == [("snare", 0.1, 64), ("kick", 0.3, 1)]
 
 
+def test_peaks_on_the_first_and_last_frames_stay_inside_the_activation():
+    onset = np.zeros((20, len(CLASSES)), np.float32)
+    onset[[0, 19], CLASSES.index("kick")] = [0.9, 0.9]
+    onset[[1, 18], CLASSES.index("kick")] = [0.6, 0.6]  # a parabola through an edge would leave the frames
+    hits = hits_from_activations(onset, np.ones_like(onset), np.full(len(CLASSES), 0.5))
+    assert [round(h.time_s, 3) for h in hits] == [0.0, 0.19]
+
+
 def test_class_maps_cover_each_other():
     assert set(GM_NOTE) == set(CLASSES) == set(EVAL_GROUP)
     assert set(TD11_CLASS.values()) == set(CLASSES)

@@ -59,7 +59,7 @@ def test_separate_with_demucs_and_no_weights_is_one_line(mix, tmp_path, capsys, 
     assert len(err) == 1 and "demucs weights not found" in err[0]
 
 
-def test_transcribe_drums_with_separate_hears_the_drum_stem(mix, tmp_path, monkeypatch, capsys):
+def test_transcribe_drums_with_hpss_separation_hears_the_whole_mix(mix, tmp_path, monkeypatch, capsys):
     from drum_support import install_stand_in
 
     made = install_stand_in(monkeypatch)
@@ -67,10 +67,12 @@ def test_transcribe_drums_with_separate_hears_the_drum_stem(mix, tmp_path, monke
     assert main(["transcribe", str(mix), "--kind", "drums", "--out", str(plain), "--quiet"]) == 0
     assert main(["transcribe", str(mix), "--kind", "drums", "--out", str(separated), "--quiet", "--separate"]) == 0
     assert plain.is_file() and separated.is_file()
-    heard_mix, heard_stem = made[0].given[0], made[1].given[0]
-    assert heard_stem.ndim == 1 and len(heard_stem) == pytest.approx(len(heard_mix), abs=2)
+    heard_plain, heard_separated = made[0].given[0], made[1].given[0]
+    assert heard_separated.ndim == 1 and len(heard_separated) == pytest.approx(len(heard_plain), abs=2)
+    # hpss's percussive stem costs the drum model hits (separation.hears_mix): the chord stays in what it hears.
     between_clicks = slice(RATE // 4, RATE // 4 + 4000)  # only the chord sounds here
-    assert np.abs(heard_stem[between_clicks]).max() < 0.1 * np.abs(heard_mix[between_clicks]).max()
+    loudness = [np.abs(heard[between_clicks]).max() for heard in (heard_plain, heard_separated)]
+    assert loudness[1] == pytest.approx(loudness[0], rel=0.05)
 
 
 def test_separate_flag_checks_its_backend(mix, tmp_path, capsys):

@@ -82,7 +82,7 @@ def test_progress_rises_and_cancel_stops_at_the_next_chunk():
 
 
 def test_each_kind_gets_its_stem():
-    assert separation.stem_for("drums", separation.create("hpss")) == "drums"
+    assert separation.stem_for("drums", separation.create("hpss")) == separation.MIX
     assert separation.stem_for("piano", separation.create("hpss")) == "harmonic"
     with pytest.raises(RequestError, match="banjo"):
         separation.create("banjo")

@@ -2,10 +2,12 @@
 
     .venv/bin/python -m training.generator --work build/generator
 
-Reads POP909 and Groove MIDI once into a cache, trains for ``--epochs`` epochs with a checkpoint after
-each (a rerun resumes), keeps the epoch with the best validation NLL of the middle, and writes the
-shipped checkpoint to models/generator/generator.pt. Sized for one CPU core: 46 minutes of training
-(plus a minute reading the data) on one core of a 2-core machine busy with two other trainings.
+Reads POP909 and Groove MIDI once into a cache, trains in stages (``--epochs 8,16,22,30``: each stage
+ends at its epoch, its cosine learning-rate schedule stretched to that end, so a stage restarts the
+rate where the longer schedule would be) with a checkpoint after each epoch (a rerun resumes), keeps
+the epoch with the best validation NLL of the middle, and writes the shipped checkpoint to
+models/generator/generator.pt. Sized for one CPU core: about 2 hours on one core of a busy 2-core
+machine (models/generator/MODEL_CARD.md has the history).
 """
 
 from __future__ import annotations
@@ -89,11 +91,18 @@ def middle_nll(net: InfillNet, examples: list) -> float:
     return total / count
 
 
+def staged_rate(step: int, stages: list[int], steps_per_epoch: int) -> float:
+    """The learning-rate factor: warm-up, then a cosine to 10 % at the end of the stage ``step`` is in."""
+    warmup = min(100, stages[0] * steps_per_epoch // 10)
+    total = next(e for e in stages if step < e * steps_per_epoch or e == stages[-1]) * steps_per_epoch
+    return min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, total) / total)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.generator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("build/generator"), help="data cache and checkpoints")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", default="8,16,22,30", help="the epoch each stage ends at, comma-separated")
     parser.add_argument("--steps-per-epoch", type=int, default=90)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=768)
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    stages = sorted(int(e) for e in args.epochs.split(","))
 
     train_parts = generator_data.cached_split(args.work, "train")
     valid = validation_set(generator_data.cached_split(args.work, "validation"), args.max_len, args.seed)
@@ -114,11 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config(vocab_size=len(VOCAB), d_model=args.d_model, n_layers=args.layers, n_heads=4, max_len=args.max_len)
     net = InfillNet(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    total = args.epochs * args.steps_per_epoch
-    warmup = min(100, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, total) / total)))
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: staged_rate(step, stages, args.steps_per_epoch))
     state_path, epoch, history = args.work / "train_state.pt", 0, []
     if state_path.exists():
         state = torch.load(state_path, weights_only=False)
@@ -128,10 +133,13 @@ def main(argv: list[str] | None = None) -> None:
         epoch, history = state["epoch"], state["history"]
         print(f"resuming after epoch {epoch}")
     rng = np.random.default_rng([args.seed, epoch])
+    torch.manual_seed(args.seed)  # dropout's stream starts again with each stage, and on resuming
     started = time.monotonic()
-    while epoch < args.epochs:
+    while epoch < stages[-1]:
+        if epoch in stages:
+            torch.manual_seed(args.seed)
         losses = []
-        for _ in tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}"):
+        for _ in tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}/{stages[-1]}"):
             loss = step_loss(net, *sample_batch(pools, rng, args.batch, args.max_len))
             opt.zero_grad()
             loss.backward()

@@ -1,7 +1,8 @@
 """Source separation: split a mix into stems the transcribers can hear clearly.
 
 Every backend has one shape: ``stems`` (names, in output order), ``sample_rate`` (the rate
-``separate`` wants), ``load()`` (once; may raise ModelError) and ``separate(samples, progress)``
+``separate`` wants), ``hears_mix`` (the kinds whose transcriber does better on the whole input than on
+any of its stems), ``load()`` (once; may raise ModelError) and ``separate(samples, progress)``
 taking float32 (frames, channels) and returning one array of the same shape per stem.
 ``progress(fraction, message)`` may raise JobCancelled, which stops the separation.
 """
@@ -20,12 +21,14 @@ DEFAULT_BACKEND = "hpss"
 # The stem each transcriber wants, in order of preference (hpss names first, then demucs's). A kind
 # listed here can also be transcribed from a mix (protocol.mix_kinds): chords would name the harmonic stem.
 KIND_STEMS = {"drums": ("drums",), "piano": ("harmonic", "other")}
+MIX = "mix"  # what stem_for names when a transcriber should hear the input itself
 
 
 class Separator(Protocol):
     backend: str
     stems: tuple[str, ...]
     sample_rate: int
+    hears_mix: frozenset[str]
 
     def load(self) -> None: ...
 
@@ -46,7 +49,9 @@ def create(backend: str = DEFAULT_BACKEND, num_threads: int | None = None) -> Se
 
 
 def stem_for(kind: str, separator: Separator) -> str:
-    """The stem of ``separator`` that the ``kind`` transcriber should hear."""
+    """The stem of ``separator`` that the ``kind`` transcriber should hear, or MIX for the input itself."""
+    if kind in separator.hears_mix and kind in KIND_STEMS:
+        return MIX
     for stem in KIND_STEMS.get(kind, ()):
         if stem in separator.stems:
             return stem

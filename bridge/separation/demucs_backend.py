@@ -79,6 +79,7 @@ class DemucsSeparator:
     backend = "demucs"
     stems: tuple[str, ...] = ("drums", "bass", "other", "vocals")  # htdemucs's; replaced by the model's on load
     sample_rate = 44100
+    hears_mix: frozenset[str] = frozenset()
 
     def __init__(self, num_threads: int | None = None, model=None) -> None:
         """``model``: an already built demucs model (tests give one with random weights)."""

@@ -40,7 +40,7 @@ def pick_peaks(activation: np.ndarray, threshold: float) -> np.ndarray:
     """Sub-frame positions of the local maxima of a 1-D activation that reach ``threshold``.
 
     A peak is the largest value within ±MIN_GAP_FRAMES - 1 frames (the first of equal values wins);
-    its position is refined by a parabola through it and its neighbours."""
+    its position is refined by a parabola through it and its neighbours (not at either end)."""
     a = np.asarray(activation, np.float64)
     if len(a) < 3:
         return np.zeros(0)
@@ -52,7 +52,8 @@ def pick_peaks(activation: np.ndarray, threshold: float) -> np.ndarray:
     left = a[np.maximum(frames - 1, 0)]
     right = a[np.minimum(frames + 1, len(a) - 1)]
     denom = left - 2 * a[frames] + right
-    shift = np.where(denom < 0, 0.5 * (left - right) / np.where(denom < 0, denom, -1), 0.0)
+    inside = (frames > 0) & (frames < len(a) - 1) & (denom < 0)  # a parabola needs both neighbours
+    shift = np.where(inside, 0.5 * (left - right) / np.where(inside, denom, -1), 0.0)
     return frames + np.clip(shift, -0.5, 0.5)
 
 

@@ -23,6 +23,7 @@ class MiddleGrammar:
         self.bars, self.pos, self.last = 0, -1, _V.MID
         self.pitch_floor = -1  # notes at one position rise in pitch (drums: in class)
         self.notes_in_bar = 0
+        self.notes_at_pos = 0  # notes written at the current position
         self.done = False
 
     def mask(self) -> torch.Tensor:
@@ -71,11 +72,12 @@ class MiddleGrammar:
     def push(self, token: int) -> None:
         kind = _V.kind(token)
         if kind == "BAR":
-            self.bars, self.pos, self.notes_in_bar = self.bars + 1, -1, 0
+            self.bars, self.pos, self.notes_in_bar, self.notes_at_pos = self.bars + 1, -1, 0, 0
         elif kind == "VEL":
             self.notes_in_bar += 1
+            self.notes_at_pos += 1
         elif kind == "POS":
-            self.pos, self.pitch_floor = token - _V.pos0, -1
+            self.pos, self.pitch_floor, self.notes_at_pos = token - _V.pos0, -1, 0
         elif kind == "PITCH":
             self.pitch_floor = token - _V.pitch0
         elif kind == "DRUM":

@@ -1,10 +1,13 @@
 """The infilling model, loaded once: fill a gap in a part, or score how likely a given middle is.
 
-``Infiller.fill`` builds the prompt (prefix and suffix around the gap, the part, meter, gap length and a
-density target), samples twice as many candidates as variations in one batch through a KV cache under
-``MiddleGrammar`` (while a bar is short of the target density, ending it or skipping steps costs
-likelihood), keeps the candidates closest to the target density, and returns notes that start inside
-the gap and end by its end. models/generator/MODEL_CARD.md describes the checkpoint.
+``Infiller.fill`` reads the context (``context.read_context``: key, groove, density, the pitches at the
+joins), builds the prompt (prefix and suffix around the gap, the part, meter, gap length and a density
+target) and samples several candidates per variation in one batch through a KV cache, under
+``MiddleGrammar`` and soft guidance: while a bar is short of the target density, ending it or skipping
+steps costs likelihood; pitches outside the context's key, and drum hits where the context's bars have
+none, cost likelihood too. The candidates that fit the context best (``Context.cost``) are returned,
+as notes that start inside the gap and end by its end. models/generator/MODEL_CARD.md describes the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -12,10 +15,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from reascribe.errors import ModelError
 from reascribe.models.checkpoint import load_checkpoint
+from reascribe.models.generator.context import (
+    CONTEXT_BARS,
+    MAX_STACK,
+    N_DRUM,
+    Context,
+    context_density,
+    read_context,
+)
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.network import Config, InfillNet
 from reascribe.models.generator.vocab import (
@@ -28,13 +40,11 @@ from reascribe.models.generator.vocab import (
     density_bin,
     fim_middle,
     fim_prompt,
-    notes_per_beat,
 )
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = Path(__file__).with_name("generator.pt")
-CONTEXT_BARS = 4  # bars of context each side, as in training
 CHUNK_BARS = 4  # longer gaps that would not fit the model's window are written this many bars at a time
 # One token at a time multiplies matrices of a few rows: a second thread only adds synchronisation, and
 # on a busy machine it waits for a core (measured 30x slower at 2 threads while another job trained).
@@ -46,7 +56,15 @@ DENSITY_GUIDANCE = 0.5
 # Nats per expected note in the steps a position jumps over, while a bar is short (chosen as above; the
 # model otherwise jumps ahead and leaves drum bars half empty).
 SKIP_GUIDANCE = 1.0
-DENSITY_CANDIDATES = 2  # fills sampled per variation wanted; the ones closest to the target density stay
+# Nats off a pitch outside the context's key (chosen as above).
+KEY_GUIDANCE = 1.5
+# Groove guidance: after each note, another note at its position, the next onset's position and the bar's
+# end gain GROOVE_GUIDANCE times the log of how likely the context's bars make them (chosen as above),
+# so the groove holds unless the model is sure of a change.
+GROOVE_GUIDANCE = 2.0
+GROOVE_FLOOR = 0.1  # added to those likelihoods, so nothing the context never does is ruled out
+CANDIDATES = 8  # fills sampled per variation wanted; the ones that fit the context best stay
+MAX_CANDIDATES = 16  # at most this many in all: each one more costs sampling time
 
 
 class Infiller:
@@ -56,6 +74,9 @@ class Infiller:
         self.max_len = self.net.cfg.max_len
         self.density_guidance = DENSITY_GUIDANCE
         self.skip_guidance = SKIP_GUIDANCE
+        self.key_guidance = KEY_GUIDANCE
+        self.groove_guidance = GROOVE_GUIDANCE
+        self.candidates = CANDIDATES
         self._positions = torch.arange(MAX_STEPS_PER_BAR, dtype=torch.float32)
 
     def fill(
@@ -81,20 +102,20 @@ class Infiller:
     def _fill(self, notes, gap, part, variations, temperature, density, use_suffix, seed) -> list[list[GridNote]]:
         generator = torch.Generator()
         generator.manual_seed(seed) if seed is not None else generator.seed()
-        wanted = context_density(notes, gap) * density  # notes per beat
-        target = density_bin(wanted)
+        # A continuation reads only what comes before the gap, for its guidance and ranking too.
+        fit = read_context(notes if use_suffix else [n for n in notes if n.onset < gap.start], gap, part, density)
+        target = density_bin(fit.density)
         context = [n for n in notes if n.onset < gap.start or n.onset >= gap.end]
         chunks = self._chunks(context, gap)
-        n = variations * DENSITY_CANDIDATES
+        n = max(variations, min(variations * self.candidates, MAX_CANDIDATES))
         fills: list[list[GridNote]] = [[] for _ in range(n)]
         for i, chunk in enumerate(chunks):
             suffix = use_suffix and i == len(chunks) - 1  # earlier pieces continue what precedes them
             prompts = [self._prompt(context + fills[v], chunk, part, target, suffix) for v in range(n)]
-            for v, tokens in enumerate(self._sample(prompts, chunk, part, temperature, wanted, generator)):
+            for v, tokens in enumerate(self._sample(prompts, chunk, fit, temperature, generator)):
                 fills[v] += decode_bars(tokens, chunk.first_bar, chunk.steps_per_bar)
         candidates = [finish(fill, gap, part) for fill in fills]
-        # Rejection on density: the density token steers, these keep the candidates closest to the target.
-        ranked = sorted(range(n), key=lambda v: abs(notes_per_beat(candidates[v], gap.end - gap.start) - wanted))
+        ranked = sorted(range(n), key=lambda v: fit.cost(candidates[v]))
         return [candidates[v] for v in sorted(ranked[:variations])]
 
     @torch.inference_mode()
@@ -141,35 +162,31 @@ class Infiller:
                 return prompt
         return fim_prompt(context, gap, part, target, 0, use_suffix)
 
-    def _sample(self, prompts: list[list[int]], gap: Gap, part: str, temperature: float, per_beat: float,
-                generator) -> list[list[int]]:
-        """One middle per prompt; identical prompts (all of them, for a gap in one piece) share a batch."""
-        groups: dict[tuple, list[int]] = {}
-        for i, prompt in enumerate(prompts):
-            groups.setdefault(tuple(prompt), []).append(i)
-        out: list[list[int]] = [[] for _ in prompts]
-        for prompt, rows in groups.items():
-            batch = self._sample_batch(list(prompt), len(rows), gap, part, temperature, per_beat, generator)
-            for i, tokens in zip(rows, batch):
-                out[i] = tokens
-        return out
-
     @torch.inference_mode()
-    def _sample_batch(self, prompt: list[int], n: int, gap: Gap, part: str, temperature: float, per_beat: float,
-                      generator) -> list[list[int]]:
+    def _sample(self, prompts: list[list[int]], gap: Gap, fit: Context, temperature: float,
+                generator) -> list[list[int]]:
+        """One middle per prompt, all in one batch: shorter prompts are padded on the left."""
+        n, longest = len(prompts), max(len(p) for p in prompts)
+        pad = torch.tensor([longest - len(p) for p in prompts])
+        batch = torch.tensor([[VOCAB.PAD] * (longest - len(p)) + p for p in prompts])
+        if not pad.any():
+            pad = None  # one prompt for every row (a gap in one piece): plain causal attention
         caches = self.net.new_caches(n)
-        logits = self.net(torch.tensor([prompt] * n), caches)[:, -1]
-        grammars = [MiddleGrammar(gap, part) for _ in range(n)]
+        logits = self.net(batch, caches, pad=pad)[:, -1]
+        grammars = [MiddleGrammar(gap, fit.part) for _ in range(n)]
         written: list[list[int]] = [[] for _ in range(n)]
-        for step in range(len(prompt), self.max_len):
+        guidance = GuidanceTable(fit, self.key_guidance, self.groove_guidance)
+        per_step = fit.density / STEPS_PER_BEAT
+        for step in range(longest, self.max_len):
             masks = torch.stack([g.mask() for g in grammars])
-            logits = logits.masked_fill(~masks, float("-inf"))
-            per_step = per_beat / STEPS_PER_BEAT
+            logits = logits.masked_fill(~masks, float("-inf")) + guidance.rows([guidance.state(g) for g in grammars])
             for row, g in enumerate(grammars):
-                # Density guidance: a bar short of notes is less likely to end, or to skip the steps ahead.
+                # Density guidance: a bar short of notes is less likely to end, or to skip the steps ahead;
+                # one with more notes than it should have at all is more likely to end.
                 short = per_step * g.steps_in_bar() - g.notes_in_bar
-                if short > 0 and not g.done:
+                if not g.done:
                     logits[row, [VOCAB.BAR, VOCAB.EOS]] -= self.density_guidance * short
+                if short > 0 and not g.done:
                     skipped = (self._positions - g.pos - 1).clamp(min=0)
                     logits[row, VOCAB.pos0 : VOCAB.pos0 + len(skipped)] -= self.skip_guidance * per_step * skipped
             if temperature <= 0:
@@ -182,21 +199,58 @@ class Infiller:
                     w.append(token)
             if all(g.done for g in grammars):
                 break
-            logits = self.net(chosen[:, None], caches, offset=step)[:, -1]
+            logits = self.net(chosen[:, None], caches, offset=step, pad=pad)[:, -1]
         else:
             log.info("the fill reached the model's window of %d tokens; its last bars stay empty", self.max_len)
         return written
 
 
-def context_density(notes: list[GridNote], gap: Gap) -> float:
-    """Notes per beat in the bars around the gap (4 each side), the fill's default density; 1 when the
-    context is empty, so a fill on an empty track still plays."""
-    spb = gap.steps_per_bar
-    lo = max(0, (gap.first_bar - CONTEXT_BARS) * spb)
-    hi = (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
-    inside = [n for n in notes if lo <= n.onset < hi and not gap.start <= n.onset < gap.end]
-    span = (gap.start - lo) + ((hi - gap.end) if any(n.onset >= gap.end for n in notes) else 0)
-    return notes_per_beat(inside, span) if inside else 1.0
+class GuidanceTable:
+    """Logit offsets from the context for every sampler state (position in the bar, notes written there):
+    pitches outside the key lose ``key`` nats; after each note, writing another at the same position,
+    the next onset's position and the bar's end gain ``groove`` times the log of their likelihood in the
+    context's bars, less the likeliest choice's; drum hits also gain it for how often the context's
+    bars have that drum at that position."""
+
+    def __init__(self, fit: Context, key: float, groove: float):
+        steps = fit.gap.steps_per_bar
+        self.table = torch.zeros((steps + 1) * (MAX_STACK + 1), len(VOCAB))
+        if fit.scale:
+            self.table[:, [VOCAB.pitch0 + p for p in range(128) if p % 12 not in fit.scale]] = -key
+        if not fit.onsets.any() or groove == 0:
+            return
+        polyphonic = fit.part != "melody"
+        notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if fit.part == "drums" else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
+        hits = np.log(np.minimum(fit.pattern, 1) + GROOVE_FLOOR)
+        hits = torch.from_numpy(groove * (hits - hits.max(axis=0))).float()  # 0 for the likeliest drum there
+        share = np.minimum(fit.onsets, 1)
+        for after in range(steps + 1):  # the bar's last onset so far was at step after - 1
+            silent = np.concatenate([[1.0], np.cumprod(1 - share[after:])])  # no onset from `after` to q - 1
+            nxt = np.zeros(steps)
+            nxt[after:] = share[after:] * silent[:-1]
+            for count in range(MAX_STACK + 1):  # notes written at that onset so far
+                more = fit.stack[count - 1] if count and polyphonic else 0.0
+                row = self.table[after * (MAX_STACK + 1) + count]
+                if count == 0 and after > 0:  # just after POS: a note must follow; only the drum differs
+                    if fit.part == "drums":
+                        row[notes] += hits[:, after - 1]
+                    continue
+                logs = groove * np.log(np.append((1 - more) * nxt, (1 - more) * silent[-1]) + GROOVE_FLOOR)
+                stay = groove * np.log(more + GROOVE_FLOOR) if count else -np.inf
+                best = max(logs[after:].max(), stay if polyphonic else -np.inf)
+                row[VOCAB.pos0 : VOCAB.pos0 + steps] += torch.from_numpy(logs[:-1] - best).float()
+                row[[VOCAB.BAR, VOCAB.EOS]] += float(logs[-1] - best)
+                if count:
+                    row[notes] += float(stay - best)
+                    if fit.part == "drums":
+                        row[notes] += hits[:, after - 1]
+
+    @staticmethod
+    def state(g: MiddleGrammar) -> int:
+        return (g.pos + 1) * (MAX_STACK + 1) + min(g.notes_at_pos, MAX_STACK)
+
+    def rows(self, states: list[int]) -> torch.Tensor:
+        return self.table[states]
 
 
 def finish(fill: list[GridNote], gap: Gap, part: str) -> list[GridNote]:

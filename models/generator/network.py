@@ -34,14 +34,15 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, hidden), nn.GELU(), nn.Linear(hidden, cfg.d_model))
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, cache: "KVCache | None") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: "KVCache | None", mask: torch.Tensor | None = None) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.append(k, v)
-        # A cached single step attends to everything before it; a fresh block is causal.
-        causal = k.shape[2] == t
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0)
+        # Without a mask, a cached single step attends to everything before it and a fresh block is causal.
+        causal = mask is None and k.shape[2] == t
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
         x = x + F.dropout(self.proj(y.transpose(1, 2).reshape(b, t, d)), self.dropout, self.training)
         return x + F.dropout(self.mlp(self.norm2(x)), self.dropout, self.training)
 
@@ -60,12 +61,25 @@ class InfillNet(nn.Module):
     def new_caches(self, batch: int) -> list["KVCache"]:
         return [KVCache(batch, self.cfg) for _ in self.blocks]
 
-    def forward(self, tokens: torch.Tensor, caches: list["KVCache"] | None = None, offset: int = 0) -> torch.Tensor:
-        """Logits for the next token at every position; ``caches`` (from ``new_caches``) fill as it goes."""
-        positions = torch.arange(offset, offset + tokens.shape[1], device=tokens.device)
-        x = self.embed(tokens) + self.position(positions)
+    def forward(self, tokens: torch.Tensor, caches: list["KVCache"] | None = None, offset: int = 0,
+                pad: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for the next token at every position; ``caches`` (from ``new_caches``) fill as it goes.
+
+        ``pad`` (per row) counts PAD tokens on the left of rows shorter than the batch's longest prompt:
+        they are never attended to, and each row's positions count from its first real token.
+        """
+        t = tokens.shape[1]
+        steps = torch.arange(offset, offset + t)
+        if pad is None:
+            x, mask = self.embed(tokens) + self.position(steps), None
+        else:
+            x = self.embed(tokens) + self.position((steps[None] - pad[:, None]).clamp(min=0))
+            keys = torch.arange(offset + t)
+            # Real keys, in causal order; a pad query sees itself only, so its softmax stays finite.
+            mask = (keys[None, None] >= pad[:, None, None]) & (keys[None, None] <= steps[None, :, None])
+            mask = (mask | (keys[None, None] == steps[None, :, None]))[:, None]
         for i, block in enumerate(self.blocks):
-            x = block(x, None if caches is None else caches[i])
+            x = block(x, None if caches is None else caches[i], mask)
         return self.norm(x) @ self.embed.weight.T
 
 
