@@ -2,11 +2,11 @@
 
     .venv/bin/python -m training.generator --work build/generator
 
-Reads POP909 and Groove MIDI once into a cache, trains in stages (``--epochs 8,16,22,30``: each stage
+Reads POP909 and Groove MIDI once into a cache, trains in stages (``--epochs 8,16,22,30,36``: each stage
 ends at its epoch, its cosine learning-rate schedule stretched to that end, so a stage restarts the
 rate where the longer schedule would be) with a checkpoint after each epoch (a rerun resumes), keeps
 the epoch with the best validation NLL of the middle, and writes the shipped checkpoint to
-models/generator/generator.pt. Sized for one CPU core: about 2 hours on one core of a busy 2-core
+models/generator/generator.pt. Sized for one CPU core: about 2.5 hours on one core of a busy 2-core
 machine (models/generator/MODEL_CARD.md has the history).
 """
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.generator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("build/generator"), help="data cache and checkpoints")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--epochs", default="8,16,22,30", help="the epoch each stage ends at, comma-separated")
+    parser.add_argument("--epochs", default="8,16,22,30,36", help="the epoch each stage ends at, comma-separated")
     parser.add_argument("--steps-per-epoch", type=int, default=90)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=768)
