@@ -4,9 +4,9 @@
 
 Reads POP909 and Groove MIDI once into a cache, trains in stages (``--epochs 8,16,22,30,36``: each stage
 ends at its epoch, its cosine learning-rate schedule stretched to that end, so a stage restarts the
-rate where the longer schedule would be) with a checkpoint after each epoch (a rerun resumes), keeps
-the epoch with the best validation NLL of the middle, and writes the shipped checkpoint to
-models/generator/generator.pt. Sized for one CPU core: about 2.5 hours on one core of a busy 2-core
+rate where the longer schedule would be, and draws dropout as a run resumed there does) with a
+checkpoint after each epoch (a rerun resumes), keeps the epoch with the best validation NLL of the
+middle, and writes the shipped checkpoint to models/generator/generator.pt. Sized for one CPU core: about 2.5 hours on one core of a busy 2-core
 machine (models/generator/MODEL_CARD.md has the history).
 """
 
@@ -93,9 +93,16 @@ def middle_nll(net: InfillNet, examples: list) -> float:
 
 def staged_rate(step: int, stages: list[int], steps_per_epoch: int) -> float:
     """The learning-rate factor: warm-up, then a cosine to 10 % at the end of the stage ``step`` is in."""
-    warmup = min(100, stages[0] * steps_per_epoch // 10)
+    warmup = max(1, min(100, stages[0] * steps_per_epoch // 10))
     total = next(e for e in stages if step < e * steps_per_epoch or e == stages[-1]) * steps_per_epoch
     return min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, total) / total)))
+
+
+def new_stream(seed: int, cfg: Config) -> InfillNet:
+    """A freshly initialised network, drawn first from torch's random stream seeded with ``seed``; the
+    stream then goes on to dropout."""
+    torch.manual_seed(seed)
+    return InfillNet(cfg)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     pools = {k: [p for p in train_parts if p.kind == k] for k in KIND_WEIGHTS}
 
     cfg = Config(vocab_size=len(VOCAB), d_model=args.d_model, n_layers=args.layers, n_heads=4, max_len=args.max_len)
-    net = InfillNet(cfg)
+    net = new_stream(args.seed, cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: staged_rate(step, stages, args.steps_per_epoch))
     state_path, epoch, history = args.work / "train_state.pt", 0, []
@@ -133,11 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         epoch, history = state["epoch"], state["history"]
         print(f"resuming after epoch {epoch}")
     rng = np.random.default_rng([args.seed, epoch])
-    torch.manual_seed(args.seed)  # dropout's stream starts again with each stage, and on resuming
-    started = time.monotonic()
+    started, first = time.monotonic(), epoch
     while epoch < stages[-1]:
-        if epoch in stages:
-            torch.manual_seed(args.seed)
+        if epoch in stages and epoch != first:
+            new_stream(args.seed, cfg)  # each stage draws dropout as a run resumed there does
         losses = []
         for _ in tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}/{stages[-1]}"):
             loss = step_loss(net, *sample_batch(pools, rng, args.batch, args.max_len))

@@ -1,9 +1,10 @@
 """What the bars around a gap say its fill should be: key, pitch classes, register at the joins, groove
 and density.
 
-Used twice by ``Infiller.fill``: as soft guidance while sampling (pitches outside the key, and drum hits
-where the context's bars have none, cost likelihood) and to rank the sampled candidates by how well
-they fit the context (``Context.cost``). Only the context is read, never the notes being replaced.
+Used twice by ``Infiller.fill``: as soft guidance while sampling (pitches outside the key cost
+likelihood, the context's rhythm and groove steer where notes go) and to rank the sampled candidates by
+how well they fit the context (``Context.cost``). Only the context is read, never the notes being
+replaced.
 """
 
 from __future__ import annotations
@@ -151,12 +152,12 @@ def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.
         stack=stacking(before + after),
         before=line_before[-1].pitch if line_before and not drums else None,
         after=line_after[0].pitch if line_after and not drums else None,
-        leaps=(None, None) if drums else (usual_leap(line_before, line_after, gap.start % spb, spb, gap),
-                                          usual_leap(line_before, line_after, gap.end % spb, spb, gap)),
+        leaps=(None, None) if drums else (usual_leap(line_before, line_after, gap.start % spb, spb),
+                                          usual_leap(line_before, line_after, gap.end % spb, spb)),
     )
 
 
-def usual_leap(before: list[GridNote], after: list[GridNote], pos: int, spb: int, gap: Gap) -> float | None:
+def usual_leap(before: list[GridNote], after: list[GridNote], pos: int, spb: int) -> float | None:
     """Median |interval| of the top voice across position ``pos`` of the context's bars, on each side of
     the gap (the last note before that point to the first at or after it); None with no such pair."""
     leaps = []

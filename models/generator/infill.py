@@ -4,10 +4,10 @@
 joins), builds the prompt (prefix and suffix around the gap, the part, meter, gap length and a density
 target) and samples several candidates per variation in one batch through a KV cache, under
 ``MiddleGrammar`` and soft guidance: while a bar is short of the target density, ending it or skipping
-steps costs likelihood; pitches outside the context's key, and drum hits where the context's bars have
-none, cost likelihood too. The candidates that fit the context best (``Context.cost``) are returned,
-as notes that start inside the gap and end by its end. models/generator/MODEL_CARD.md describes the
-checkpoint.
+steps costs likelihood; pitches outside the context's key cost likelihood; the groove of the context's
+bars (where onsets fall, how many notes they hold, which drums play) steers where the next note goes
+(``GuidanceTable``). The candidates that fit the context best (``Context.cost``) are returned, as notes
+that start inside the gap and end by its end. models/generator/MODEL_CARD.md describes the checkpoint.
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ class GuidanceTable:
         if not fit.onsets.any() or groove == 0:
             return
         polyphonic = fit.part != "melody"
-        notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if fit.part == "drums" else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
+        drums = fit.part == "drums"
+        notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if drums else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
         hits = np.log(np.minimum(fit.pattern, 1) + GROOVE_FLOOR)
         hits = torch.from_numpy(groove * (hits - hits.max(axis=0))).float()  # 0 for the likeliest drum there
         share = np.minimum(fit.onsets, 1)
@@ -232,7 +233,7 @@ class GuidanceTable:
                 more = fit.stack[count - 1] if count and polyphonic else 0.0
                 row = self.table[after * (MAX_STACK + 1) + count]
                 if count == 0 and after > 0:  # just after POS: a note must follow; only the drum differs
-                    if fit.part == "drums":
+                    if drums:
                         row[notes] += hits[:, after - 1]
                     continue
                 logs = groove * np.log(np.append((1 - more) * nxt, (1 - more) * silent[-1]) + GROOVE_FLOOR)
@@ -242,7 +243,7 @@ class GuidanceTable:
                 row[[VOCAB.BAR, VOCAB.EOS]] += float(logs[-1] - best)
                 if count:
                     row[notes] += float(stay - best)
-                    if fit.part == "drums":
+                    if drums:
                         row[notes] += hits[:, after - 1]
 
     @staticmethod
