@@ -31,7 +31,8 @@ join err compare with the true middle, which neither guidance nor ranking ever s
 Timing: Infiller.fill of 4 and 8 bars (one variation and three), median of several gaps, on this machine.
 
 Usage: python bench/generate.py [--parts N] [--repeats R] [--seed S] [--split validation] [--checkpoint PT]
-       [--temperature T] [--guidance G] [--skip-guidance S] [--key-guidance K] [--groove-guidance R] [--candidates C]
+       [--temperature T] [--guidance G] [--pace-guidance P] [--key-guidance K] [--groove-guidance R]
+       [--stack-guidance A] [--candidates C]
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ def main() -> None:
                         help="validation: POP909 741-750 and Groove validation rows, to choose settings")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     parser.add_argument("--guidance", type=float, help="density guidance (default: the shipped setting)")
-    parser.add_argument("--skip-guidance", type=float, help="skip guidance (default: the shipped setting)")
+    parser.add_argument("--pace-guidance", type=float, help="pace guidance (default: the shipped setting)")
     parser.add_argument("--key-guidance", type=float, help="key guidance (default: the shipped setting)")
     parser.add_argument("--groove-guidance", type=float, help="groove guidance (default: the shipped setting)")
+    parser.add_argument("--stack-guidance", type=float, help="stack guidance (default: the shipped setting)")
     parser.add_argument("--candidates", type=int, help="candidates per variation (default: the shipped setting)")
     parser.add_argument("--repeats", type=int, default=1, help="gaps per part and gap length")
     parser.add_argument("--kinds", default="melody,piano,drums", help="parts to measure")
@@ -145,7 +147,7 @@ def main() -> None:
     infiller = Infiller(args.checkpoint) if args.checkpoint else Infiller()
     if args.guidance is not None:
         infiller.density_guidance = args.guidance
-    for name in ("skip_guidance", "key_guidance", "groove_guidance", "candidates"):
+    for name in ("pace_guidance", "key_guidance", "groove_guidance", "stack_guidance", "candidates"):
         if getattr(args, name) is not None:
             setattr(infiller, name, getattr(args, name))
     rng = np.random.default_rng(args.seed)
@@ -153,8 +155,9 @@ def main() -> None:
                for k in args.kinds.split(",")}
     data = "POP909 751-800, Groove MIDI test rows" if args.split == "test" else "POP909 741-750, Groove MIDI validation"
     print(f"# reascribe generate bench\n\nData: {data}; temperature {args.temperature}, density guidance "
-          f"{infiller.density_guidance}, skip guidance {infiller.skip_guidance}, key guidance "
-          f"{infiller.key_guidance}, groove guidance {infiller.groove_guidance}, {infiller.candidates} candidates "
+          f"{infiller.density_guidance}, pace guidance {infiller.pace_guidance}, key guidance "
+          f"{infiller.key_guidance}, groove guidance {infiller.groove_guidance}, stack guidance "
+          f"{infiller.stack_guidance}, {infiller.candidates} candidates "
           f"per fill; {args.parts} parts per kind at "
           f"most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
           f"Setup {time.perf_counter() - started:.0f} s.")

@@ -18,7 +18,7 @@ from reascribe.events import Events, NoteEvent
 from reascribe.generate import FillOptions, detect_part, fill_gap
 from reascribe.models.generator.context import key_scale, read_context
 from reascribe.models.generator.grammar import MiddleGrammar
-from reascribe.models.generator.infill import Infiller
+from reascribe.models.generator.infill import GuidanceTable, Infiller
 from reascribe.models.generator.network import Config, InfillNet
 from reascribe.models.generator.vocab import VOCAB, Gap, GridNote, decode_bars, encode_bars, fim_middle, fim_prompt
 from reascribe.protocol import parse_request
@@ -189,12 +189,24 @@ def test_left_padded_rows_give_the_logits_of_their_prompt_alone():
     batch = torch.stack([a, torch.cat([torch.full((4,), VOCAB.PAD), b])])
     with torch.inference_mode():
         caches = net.new_caches(2)
-        first = net(batch, caches, pad=pad)[:, -1]
-        second = net(torch.tensor([[7], [9]]), caches, offset=10, pad=pad)[:, -1]
-        alone = [net(a[None])[0, -1], net(b[None])[0, -1], net(torch.cat([a, torch.tensor([7])])[None])[0, -1],
-                 net(torch.cat([b, torch.tensor([9])])[None])[0, -1]]
+        first = net(batch, 10, caches, pad)[:, -1]
+        second = net(torch.tensor([[7], [9]]), 10, caches, pad)[:, -1]
+        alone = [net(a[None], 10)[0, -1], net(b[None], 6)[0, -1],
+                 net(torch.cat([a, torch.tensor([7])])[None], 10)[0, -1],
+                 net(torch.cat([b, torch.tensor([9])])[None], 6)[0, -1]]
     for got, want in zip([first[0], first[1], second[0], second[1]], alone):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_the_middle_sits_at_the_same_positions_whatever_the_prompt_length():
+    torch.manual_seed(0)
+    net = InfillNet(Config(len(VOCAB), d_model=32, n_layers=0, n_heads=2)).eval()  # no attention: a token
+    middle = torch.tensor([40, 41, 42])  # and its position alone make its logits
+    with torch.inference_mode():
+        short, long = (net(torch.cat([torch.randint(6, 30, (n,)), middle])[None], n)[0, -3:] for n in (5, 50))
+        shifted = net(torch.cat([torch.randint(6, 30, (5,)), middle])[None], 6)[0, -3:]
+    assert torch.equal(short, long)
+    assert not torch.allclose(short, shifted)
 
 
 def test_the_context_gives_key_groove_and_joins():
@@ -221,6 +233,49 @@ def test_guidance_keeps_an_untrained_model_in_key_and_in_the_groove():
     beat = [GridNote(b * 16 + s, c, 1, 90) for b in range(12) for s, c in ((0, 0), (4, 1), (8, 0), (12, 1))]
     for fill in infiller.fill(beat, gap, "drums", variations=3, temperature=1.5, seed=3):
         assert fill and all((n.onset % 16, n.pitch) in {(0, 0), (4, 1), (8, 0), (12, 1)} for n in fill)
+
+
+def test_which_drum_guidance_moves_likelihood_between_drums_only():
+    beat = [GridNote(b * 16 + s, c, 1, 90) for b in range(12) for s, c in ((0, 0), (0, 2), (4, 1), (8, 0), (12, 1))]
+    gap = Gap(4 * 16, 6 * 16, 16)
+    guidance = GuidanceTable(read_context(beat, gap, "drums"), key=1.5, groove=2.0)
+    grammar = MiddleGrammar(gap, "drums")
+    for token in (VOCAB.MID, VOCAB.BAR, VOCAB.pos0, VOCAB.drum0, VOCAB.vel0 + 5):  # a kick at step 0
+        grammar.push(token)
+    torch.manual_seed(0)
+    logits = torch.randn(1, len(VOCAB)).masked_fill(~grammar.mask(), float("-inf"))
+    guided = guidance.apply(logits.clone(), [grammar])
+    unguided_notes = logits + guidance.table[guidance.state(grammar)]  # whether: the groove's choices only
+    drums = slice(VOCAB.drum0, VOCAB.drum0 + 9)
+    assert torch.logsumexp(guided[0, drums], -1) == pytest.approx(float(torch.logsumexp(unguided_notes[0, drums], -1)))
+    assert int(guided[0, drums].argmax()) == 2  # which: the hi-hat the context plays with the kick
+
+
+def test_stack_guidance_stacks_notes_while_a_bar_is_behind_its_density():
+    beat = [GridNote(b * 16 + s, c, 1, 90) for b in range(12) for s in range(0, 16, 2) for c in (0, 2, 4, 6)]
+    gap, per_onset = Gap(4 * 16, 6 * 16, 16), {}
+    for stack in (0.0, 3.0):
+        infiller = random_infiller()  # writes one or two drums an onset without guidance
+        infiller.stack_guidance = stack
+        infiller.groove_guidance = infiller.density_guidance = infiller.pace_guidance = 0.0
+        fills = infiller.fill(beat, gap, "drums", variations=4, temperature=1.0, seed=5)
+        per_onset[stack] = np.mean([len(f) / len({n.onset for n in f}) for f in fills])
+    assert per_onset[3.0] > per_onset[0.0] + 0.5
+
+
+def test_warm_start_keeps_the_positions_of_a_median_prompt(tmp_path):
+    from training.generator import MEDIAN_PROMPT, warm_start
+
+    cfg = Config(len(VOCAB), d_model=32, n_layers=1, n_heads=2, max_len=300)
+    old = InfillNet(cfg).state_dict()
+    old["position.weight"] = torch.randn(cfg.max_len, cfg.d_model)  # counted from the sequence's start
+    torch.save({"config": cfg.as_dict(), "net": old}, tmp_path / "old.pt")
+    net = InfillNet(cfg)
+    warm_start(net, tmp_path / "old.pt")
+    # A prompt of the median length: token k sat at position k before and sits at k + max_len - prompt now.
+    k = torch.arange(cfg.max_len)
+    assert torch.equal(net.position.weight[k + cfg.max_len - MEDIAN_PROMPT], old["position.weight"][k])
+    assert torch.equal(net.embed.weight, old["embed.weight"])
 
 
 def test_each_training_stage_stretches_the_schedule_to_its_end():

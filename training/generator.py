@@ -6,8 +6,9 @@ Reads POP909 and Groove MIDI once into a cache, trains in stages (``--epochs 8,1
 ends at its epoch, its cosine learning-rate schedule stretched to that end, so a stage restarts the
 rate where the longer schedule would be, and draws dropout as a run resumed there does) with a
 checkpoint after each epoch (a rerun resumes), keeps the epoch with the best validation NLL of the
-middle, and writes the shipped checkpoint to models/generator/generator.pt. Sized for one CPU core: about 2.5 hours on one core of a busy 2-core
-machine (models/generator/MODEL_CARD.md has the history).
+middle, and writes the shipped checkpoint to models/generator/generator.pt. Sized for one CPU core:
+about 2.5 hours on one core of a busy 2-core machine. ``--init`` fine-tunes another checkpoint instead
+of starting afresh; models/generator/MODEL_CARD.md has the shipped checkpoint's history and commands.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from training import generator_data
 KIND_WEIGHTS = {"melody": 0.35, "piano": 0.35, "drums": 0.3}
 CONTEXT_LOSS_WEIGHT = 0.3  # prefix and suffix tokens teach the language too, the middle is the task
 N_VALID = 120
+MEDIAN_PROMPT = 240  # tokens before the middle, median over training examples
 
 
-def sample_batch(pools: dict, rng: np.random.Generator, batch: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_batch(pools: dict, rng: np.random.Generator, batch: int, max_len: int) -> tuple[torch.Tensor, ...]:
     kinds = list(KIND_WEIGHTS)
     examples = []
     while len(examples) < batch:
@@ -44,8 +46,8 @@ def sample_batch(pools: dict, rng: np.random.Generator, batch: int, max_len: int
     return collate(examples)
 
 
-def collate(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Padded tokens and per-target loss weights (0 on the header and padding)."""
+def collate(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded tokens, per-target loss weights (0 on the header and padding) and prompt lengths."""
     length = max(len(t) for t, _ in examples)
     tokens = torch.full((len(examples), length), VOCAB.PAD, dtype=torch.long)
     weights = torch.zeros((len(examples), length - 1))
@@ -54,11 +56,11 @@ def collate(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.
         pre = toks.index(VOCAB.PRE)
         weights[i, pre : mid - 1] = CONTEXT_LOSS_WEIGHT
         weights[i, mid - 1 : len(toks) - 1] = 1.0
-    return tokens, weights
+    return tokens, weights, torch.tensor([mid for _, mid in examples])
 
 
-def step_loss(net: InfillNet, tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    logits = net(tokens[:, :-1])
+def step_loss(net: InfillNet, tokens: torch.Tensor, weights: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+    logits = net(tokens[:, :-1], prompts)
     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
     return (nll * weights.reshape(-1)).sum() / weights.sum()
 
@@ -81,9 +83,9 @@ def middle_nll(net: InfillNet, examples: list) -> float:
     net.eval()
     total, count = 0.0, 0
     for i in range(0, len(examples), 16):
-        tokens, weights = collate(examples[i : i + 16])
+        tokens, weights, prompts = collate(examples[i : i + 16])
         mask = (weights == 1.0).float()
-        logits = net(tokens[:, :-1])
+        logits = net(tokens[:, :-1], prompts)
         nll = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
         total += float((nll * mask).sum())
         count += float(mask.sum())
@@ -96,6 +98,19 @@ def staged_rate(step: int, stages: list[int], steps_per_epoch: int) -> float:
     warmup = max(1, min(100, stages[0] * steps_per_epoch // 10))
     total = next(e for e in stages if step < e * steps_per_epoch or e == stages[-1]) * steps_per_epoch
     return min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, total) / total)))
+
+
+def warm_start(net: InfillNet, path: Path) -> None:
+    """Start from another checkpoint's weights. A position table of ``max_len`` rows counts positions
+    from the sequence's start (the earlier layout): it is re-anchored so that a prompt of the training
+    data's median length keeps the positions it had."""
+    state = torch.load(path, weights_only=True)
+    weights = {k: v.float() for k, v in state["net"].items()}
+    table, rows = weights["position.weight"], net.position.weight.shape[0]
+    if table.shape[0] != rows:
+        old = torch.arange(rows) - net.cfg.max_len + MEDIAN_PROMPT
+        weights["position.weight"] = table[old.clamp(0, table.shape[0] - 1)]
+    net.load_state_dict(weights)
 
 
 def new_stream(seed: int, cfg: Config) -> InfillNet:
@@ -117,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (a fine-tuning run)")
     parser.add_argument("--out", type=Path, default=CHECKPOINT, help="where the best epoch is exported")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -129,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = Config(vocab_size=len(VOCAB), d_model=args.d_model, n_layers=args.layers, n_heads=4, max_len=args.max_len)
     net = new_stream(args.seed, cfg)
+    if args.init:
+        warm_start(net, args.init)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: staged_rate(step, stages, args.steps_per_epoch))
     state_path, epoch, history = args.work / "train_state.pt", 0, []

@@ -69,6 +69,14 @@ class MiddleGrammar:
         hi = self.gap.last_pos + 1 if self.bars == self.gap.n_bars else self.gap.steps_per_bar
         return hi - lo
 
+    def first_step(self) -> int:
+        """The gap's first position in the bar being written."""
+        return self.gap.start_pos if self.bars == 1 else 0
+
+    def steps_so_far(self) -> int:
+        """Sixteenths of the gap in the bar being written, up to and including the current position."""
+        return max(0, self.pos + 1 - self.first_step())
+
     def push(self, token: int) -> None:
         kind = _V.kind(token)
         if kind == "BAR":

@@ -3,11 +3,12 @@
 ``Infiller.fill`` reads the context (``context.read_context``: key, groove, density, the pitches at the
 joins), builds the prompt (prefix and suffix around the gap, the part, meter, gap length and a density
 target) and samples several candidates per variation in one batch through a KV cache, under
-``MiddleGrammar`` and soft guidance: while a bar is short of the target density, ending it or skipping
-steps costs likelihood; pitches outside the context's key cost likelihood; the groove of the context's
-bars (where onsets fall, how many notes they hold, which drums play) steers where the next note goes
-(``GuidanceTable``). The candidates that fit the context best (``Context.cost``) are returned, as notes
-that start inside the gap and end by its end. models/generator/MODEL_CARD.md describes the checkpoint.
+``MiddleGrammar`` and soft guidance: while a bar is short of the target density, ending it costs
+likelihood, and so do onsets off the density's pace; pitches outside the context's key cost likelihood;
+the groove of the context's bars (where onsets fall, how many notes they hold, which drums play) steers
+where the next note goes (``GuidanceTable``). The candidates that fit the context best
+(``Context.cost``) are returned, as notes that start inside the gap and end by its end.
+models/generator/MODEL_CARD.md describes the checkpoint.
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ TOKENS_PER_NOTE = 3.5  # POS share + PITCH DUR VEL: to budget the window for a m
 # Nats taken off ending a bar per note it lacks for the target density (a small model ends bars early);
 # chosen on the validation split (bench/generate.py --split validation).
 DENSITY_GUIDANCE = 0.5
-# Nats per expected note in the steps a position jumps over, while a bar is short (chosen as above; the
-# model otherwise jumps ahead and leaves drum bars half empty).
-SKIP_GUIDANCE = 1.0
+# Nats per note the next onset's position leaves the bar behind the target density's pace, or more than one
+# note ahead of it (chosen as above; the model otherwise jumps ahead and leaves drum bars half empty, or
+# crowds a melody's notes early in its bars).
+PACE_GUIDANCE = 1.0
+# Nats per note a bar is behind the target density's pace, added to one more note at the current position
+# (chosen as above; the model stacks too few drums at an onset, so dense grooves came out a fifth short).
+STACK_GUIDANCE = 1.0
 # Nats off a pitch outside the context's key (chosen as above).
 KEY_GUIDANCE = 1.5
 # Groove guidance: after each note, another note at its position, the next onset's position and the bar's
@@ -73,9 +78,10 @@ class Infiller:
         self.net.eval()
         self.max_len = self.net.cfg.max_len
         self.density_guidance = DENSITY_GUIDANCE
-        self.skip_guidance = SKIP_GUIDANCE
+        self.pace_guidance = PACE_GUIDANCE
         self.key_guidance = KEY_GUIDANCE
         self.groove_guidance = GROOVE_GUIDANCE
+        self.stack_guidance = STACK_GUIDANCE
         self.candidates = CANDIDATES
         self._positions = torch.arange(MAX_STEPS_PER_BAR, dtype=torch.float32)
 
@@ -133,7 +139,7 @@ class Infiller:
         else:
             return float("nan"), len(body)
         tokens = torch.tensor([prompt + body])
-        logp = torch.log_softmax(self.net(tokens[:, :-1])[0], -1)
+        logp = torch.log_softmax(self.net(tokens[:, :-1], len(prompt))[0], -1)
         scored = range(len(prompt) - 1, tokens.shape[1] - 2)  # predictions of body[:-1]
         picked = logp[list(scored), tokens[0, len(prompt) : len(prompt) + len(scored)]]
         return float(-picked.sum()), len(scored)
@@ -172,23 +178,15 @@ class Infiller:
         if not pad.any():
             pad = None  # one prompt for every row (a gap in one piece): plain causal attention
         caches = self.net.new_caches(n)
-        logits = self.net(batch, caches, pad=pad)[:, -1]
+        logits = self.net(batch, longest, caches, pad)[:, -1]
         grammars = [MiddleGrammar(gap, fit.part) for _ in range(n)]
         written: list[list[int]] = [[] for _ in range(n)]
         guidance = GuidanceTable(fit, self.key_guidance, self.groove_guidance)
         per_step = fit.density / STEPS_PER_BEAT
         for step in range(longest, self.max_len):
             masks = torch.stack([g.mask() for g in grammars])
-            logits = logits.masked_fill(~masks, float("-inf")) + guidance.rows([guidance.state(g) for g in grammars])
-            for row, g in enumerate(grammars):
-                # Density guidance: a bar short of notes is less likely to end, or to skip the steps ahead;
-                # one with more notes than it should have at all is more likely to end.
-                short = per_step * g.steps_in_bar() - g.notes_in_bar
-                if not g.done:
-                    logits[row, [VOCAB.BAR, VOCAB.EOS]] -= self.density_guidance * short
-                if short > 0 and not g.done:
-                    skipped = (self._positions - g.pos - 1).clamp(min=0)
-                    logits[row, VOCAB.pos0 : VOCAB.pos0 + len(skipped)] -= self.skip_guidance * per_step * skipped
+            logits = guidance.apply(logits.masked_fill(~masks, float("-inf")), grammars)
+            logits = self._density(logits, grammars, per_step, guidance.notes)
             if temperature <= 0:
                 chosen = logits.argmax(-1)
             else:
@@ -199,59 +197,85 @@ class Infiller:
                     w.append(token)
             if all(g.done for g in grammars):
                 break
-            logits = self.net(chosen[:, None], caches, offset=step, pad=pad)[:, -1]
+            logits = self.net(chosen[:, None], longest, caches, pad)[:, -1]
         else:
             log.info("the fill reached the model's window of %d tokens; its last bars stay empty", self.max_len)
         return written
 
 
+    def _density(self, logits: torch.Tensor, grammars: list[MiddleGrammar], per_step: float,
+                 notes: slice) -> torch.Tensor:
+        """Density guidance, every row at once (finished rows allow only PAD, which is left alone).
+
+        A bar short of notes is less likely to end, one with more than it should have at all more likely;
+        a next onset that leaves the bar behind the target's pace, or more than a note ahead, loses
+        likelihood; while the bar is behind, one more note at this onset gains it."""
+        state = torch.tensor([[g.steps_in_bar(), g.notes_in_bar, g.first_step(), g.steps_so_far(), g.notes_at_pos]
+                              for g in grammars], dtype=torch.float32)
+        steps, written, first, so_far, at_pos = state.T
+        logits[:, [VOCAB.BAR, VOCAB.EOS]] -= (self.density_guidance * (per_step * steps - written))[:, None]
+        due = per_step * (self._positions[None] - first[:, None]) - written[:, None]  # notes due before each
+        off_pace = due.clamp(min=0) + (-due - per_step).clamp(min=0)
+        logits[:, VOCAB.pos0 : VOCAB.pos0 + MAX_STEPS_PER_BAR] -= self.pace_guidance * off_pace
+        behind = (per_step * so_far - written).clamp(min=0) * (at_pos > 0)
+        logits[:, notes] += (self.stack_guidance * behind)[:, None]
+        return logits
+
+
 class GuidanceTable:
-    """Logit offsets from the context for every sampler state (position in the bar, notes written there):
-    pitches outside the key lose ``key`` nats; after each note, writing another at the same position,
-    the next onset's position and the bar's end gain ``groove`` times the log of their likelihood in the
-    context's bars, less the likeliest choice's; drum hits also gain it for how often the context's
-    bars have that drum at that position."""
+    """Logit offsets from the context for every sampler state (position in the bar, notes written there).
+
+    Whether a note comes next: after each note, writing another at the same position, the next onset's
+    position and the bar's end gain ``groove`` times the log of their likelihood in the context's bars,
+    less the likeliest choice's. Which note: pitches outside the key lose ``key`` nats, and drums gain
+    ``groove`` times the log of how often the context's bars have them at that position; ``which``
+    moves likelihood between notes only, never to or from ending the onset (penalising every drum but
+    the likeliest one there made onsets hold a fifth fewer drums than the context's).
+    """
 
     def __init__(self, fit: Context, key: float, groove: float):
         steps = fit.gap.steps_per_bar
+        drums = fit.part == "drums"
+        self.notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if drums else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
         self.table = torch.zeros((steps + 1) * (MAX_STACK + 1), len(VOCAB))
+        self.by_position = torch.zeros(steps + 1, self.notes.stop - self.notes.start)  # note offsets
         if fit.scale:
-            self.table[:, [VOCAB.pitch0 + p for p in range(128) if p % 12 not in fit.scale]] = -key
+            self.by_position[:, [p for p in range(128) if p % 12 not in fit.scale]] = -key
         if not fit.onsets.any() or groove == 0:
             return
         polyphonic = fit.part != "melody"
-        drums = fit.part == "drums"
-        notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if drums else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
-        hits = np.log(np.minimum(fit.pattern, 1) + GROOVE_FLOOR)
-        hits = torch.from_numpy(groove * (hits - hits.max(axis=0))).float()  # 0 for the likeliest drum there
+        if drums:
+            hits = np.log(np.minimum(fit.pattern, 1) + GROOVE_FLOOR)
+            self.by_position[1:] += torch.from_numpy(groove * hits.T).float()
         share = np.minimum(fit.onsets, 1)
         for after in range(steps + 1):  # the bar's last onset so far was at step after - 1
             silent = np.concatenate([[1.0], np.cumprod(1 - share[after:])])  # no onset from `after` to q - 1
             nxt = np.zeros(steps)
             nxt[after:] = share[after:] * silent[:-1]
-            for count in range(MAX_STACK + 1):  # notes written at that onset so far
+            for count in range(1 if after else 0, MAX_STACK + 1):  # notes written at that onset so far
                 more = fit.stack[count - 1] if count and polyphonic else 0.0
                 row = self.table[after * (MAX_STACK + 1) + count]
-                if count == 0 and after > 0:  # just after POS: a note must follow; only the drum differs
-                    if drums:
-                        row[notes] += hits[:, after - 1]
-                    continue
                 logs = groove * np.log(np.append((1 - more) * nxt, (1 - more) * silent[-1]) + GROOVE_FLOOR)
                 stay = groove * np.log(more + GROOVE_FLOOR) if count else -np.inf
                 best = max(logs[after:].max(), stay if polyphonic else -np.inf)
                 row[VOCAB.pos0 : VOCAB.pos0 + steps] += torch.from_numpy(logs[:-1] - best).float()
                 row[[VOCAB.BAR, VOCAB.EOS]] += float(logs[-1] - best)
                 if count:
-                    row[notes] += float(stay - best)
-                    if drums:
-                        row[notes] += hits[:, after - 1]
+                    row[self.notes] += float(stay - best)
 
     @staticmethod
     def state(g: MiddleGrammar) -> int:
         return (g.pos + 1) * (MAX_STACK + 1) + min(g.notes_at_pos, MAX_STACK)
 
-    def rows(self, states: list[int]) -> torch.Tensor:
-        return self.table[states]
+    def apply(self, logits: torch.Tensor, grammars: list[MiddleGrammar]) -> torch.Tensor:
+        """``logits`` (already masked by the grammars) with the guidance of each row's state."""
+        logits = logits + self.table[[self.state(g) for g in grammars]]
+        notes = logits[:, self.notes]
+        mass = torch.logsumexp(notes, -1, keepdim=True)
+        which = notes + self.by_position[[g.pos + 1 for g in grammars]]
+        which = which + (mass - torch.logsumexp(which, -1, keepdim=True))
+        logits[:, self.notes] = torch.where(torch.isfinite(mass), which, notes)
+        return logits
 
 
 def finish(fill: list[GridNote], gap: Gap, part: str) -> list[GridNote]:

@@ -1,4 +1,10 @@
-"""A small decoder-only transformer (pre-norm, learned positions, tied embeddings) with a KV cache."""
+"""A small decoder-only transformer (pre-norm, learned positions, tied embeddings) with a KV cache.
+
+Positions are counted from the end of the prompt, not from the start of the sequence: the first middle
+token sits at position ``max_len`` in every example, so the middle is always written at the same
+positions however long its prefix and suffix are (counted from the start, a longer context pushed the
+middle to positions seen less in training, which cost more than the suffix gave).
+"""
 
 from __future__ import annotations
 
@@ -52,7 +58,7 @@ class InfillNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.position = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.position = nn.Embedding(2 * cfg.max_len, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
@@ -61,20 +67,22 @@ class InfillNet(nn.Module):
     def new_caches(self, batch: int) -> list["KVCache"]:
         return [KVCache(batch, self.cfg) for _ in self.blocks]
 
-    def forward(self, tokens: torch.Tensor, caches: list["KVCache"] | None = None, offset: int = 0,
+    def forward(self, tokens: torch.Tensor, prompt: torch.Tensor | int, caches: list["KVCache"] | None = None,
                 pad: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for the next token at every position; ``caches`` (from ``new_caches``) fill as it goes.
 
-        ``pad`` (per row) counts PAD tokens on the left of rows shorter than the batch's longest prompt:
-        they are never attended to, and each row's positions count from its first real token.
+        ``prompt`` is the prompt's length (through MID), per row or for all; ``tokens`` go on from the
+        caches' length. ``pad`` (per row) counts PAD tokens on the left of rows shorter than the batch's
+        longest prompt: they are never attended to.
         """
         t = tokens.shape[1]
-        steps = torch.arange(offset, offset + t)
-        if pad is None:
-            x, mask = self.embed(tokens) + self.position(steps), None
-        else:
-            x = self.embed(tokens) + self.position((steps[None] - pad[:, None]).clamp(min=0))
-            keys = torch.arange(offset + t)
+        start = caches[0].length if caches else 0
+        steps = torch.arange(start, start + t)
+        prompt = torch.as_tensor(prompt).reshape(-1, 1)
+        positions = (steps[None] + self.cfg.max_len - prompt).clamp(0, 2 * self.cfg.max_len - 1)
+        x, mask = self.embed(tokens) + self.position(positions), None
+        if pad is not None:
+            keys = torch.arange(start + t)
             # Real keys, in causal order; a pad query sees itself only, so its softmax stays finite.
             mask = (keys[None, None] >= pad[:, None, None]) & (keys[None, None] <= steps[None, :, None])
             mask = (mask | (keys[None, None] == steps[None, :, None]))[:, None]
