@@ -202,7 +202,6 @@ class Infiller:
             log.info("the fill reached the model's window of %d tokens; its last bars stay empty", self.max_len)
         return written
 
-
     def _density(self, logits: torch.Tensor, grammars: list[MiddleGrammar], per_step: float,
                  notes: slice) -> torch.Tensor:
         """Density guidance, every row at once (finished rows allow only PAD, which is left alone).
@@ -227,10 +226,10 @@ class GuidanceTable:
 
     Whether a note comes next: after each note, writing another at the same position, the next onset's
     position and the bar's end gain ``groove`` times the log of their likelihood in the context's bars,
-    less the likeliest choice's. Which note: pitches outside the key lose ``key`` nats, and drums gain
-    ``groove`` times the log of how often the context's bars have them at that position; ``which``
-    moves likelihood between notes only, never to or from ending the onset (penalising every drum but
-    the likeliest one there made onsets hold a fifth fewer drums than the context's).
+    less the likeliest choice's. Which note (``by_position``): pitches outside the key lose ``key`` nats,
+    and drums gain ``groove`` times the log of how often the context's bars have them at that position;
+    this moves likelihood between notes only, never to or from ending the onset (penalising every drum
+    but the likeliest one there made onsets hold fewer drums than the context's).
     """
 
     def __init__(self, fit: Context, key: float, groove: float):
