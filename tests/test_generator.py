@@ -251,6 +251,18 @@ def test_which_drum_guidance_moves_likelihood_between_drums_only():
     assert int(guided[0, drums].argmax()) == 2  # which: the hi-hat the context plays with the kick
 
 
+def test_drums_are_chosen_in_class_order_as_the_context_plays_them():
+    # A hi-hat on every eighth, a kick on beat 1 in every bar and on beat 3 in every other bar.
+    beat = [GridNote(b * 16 + s, 2, 1, 90) for b in range(12) for s in range(0, 16, 2)]
+    beat += [GridNote(b * 16, 0, 1, 90) for b in range(12)] + [GridNote(b * 16 + 8, 0, 1, 90) for b in range(0, 12, 2)]
+    gap = Gap(4 * 16, 6 * 16, 16)
+    which = GuidanceTable(read_context(beat, gap, "drums"), key=0.0, groove=1.0).which
+    first, after_kick = which[1 + 8, 0].tolist(), which[1 + 8, 1].tolist()  # step 8: nothing there yet, then a kick
+    # Kick first in half the bars, hi-hat first (no kick) in the other half.
+    assert first[0] == pytest.approx(first[2], abs=0.01) and first[1] < first[0] - 1
+    assert after_kick[2] > after_kick[1] + 1 and first[2] > float(which[1 + 0, 0, 2]) + 1  # on step 0 the kick leads
+
+
 def test_stack_guidance_stacks_notes_while_a_bar_is_behind_its_density():
     beat = [GridNote(b * 16 + s, c, 1, 90) for b in range(12) for s in range(0, 16, 2) for c in (0, 2, 4, 6)]
     gap, per_onset = Gap(4 * 16, 6 * 16, 16), {}

@@ -226,10 +226,11 @@ class GuidanceTable:
 
     Whether a note comes next: after each note, writing another at the same position, the next onset's
     position and the bar's end gain ``groove`` times the log of their likelihood in the context's bars,
-    less the likeliest choice's. Which note (``by_position``): pitches outside the key lose ``key`` nats,
-    and drums gain ``groove`` times the log of how often the context's bars have them at that position;
-    this moves likelihood between notes only, never to or from ending the onset (penalising every drum
-    but the likeliest one there made onsets hold fewer drums than the context's).
+    less the likeliest choice's. Which note (``which``): pitches outside the key lose ``key`` nats; drums
+    are written in class order, so the next drum is c when the context's bars play c at that position
+    and none of the classes between the last one written and c: it gains ``groove`` times the log of
+    that likelihood. This moves likelihood between notes only, never to or from ending the onset
+    (penalising every drum but the likeliest one there made onsets hold fewer drums than the context's).
     """
 
     def __init__(self, fit: Context, key: float, groove: float):
@@ -237,15 +238,20 @@ class GuidanceTable:
         drums = fit.part == "drums"
         self.notes = slice(VOCAB.drum0, VOCAB.drum0 + N_DRUM) if drums else slice(VOCAB.pitch0, VOCAB.pitch0 + 128)
         self.table = torch.zeros((steps + 1) * (MAX_STACK + 1), len(VOCAB))
-        self.by_position = torch.zeros(steps + 1, self.notes.stop - self.notes.start)  # note offsets
+        # Note offsets by (position + 1, drums: the last drum written there + 1).
+        self.which = torch.zeros(steps + 1, N_DRUM + 1 if drums else 1, self.notes.stop - self.notes.start)
         if fit.scale:
-            self.by_position[:, [p for p in range(128) if p % 12 not in fit.scale]] = -key
+            self.which[..., [p for p in range(128) if p % 12 not in fit.scale]] = -key
         if not fit.onsets.any() or groove == 0:
             return
         polyphonic = fit.part != "melody"
-        if drums:
-            hits = np.log(np.minimum(fit.pattern, 1) + GROOVE_FLOOR)
-            self.by_position[1:] += torch.from_numpy(groove * hits.T).float()
+        if drums:  # drums are written in class order: the next one is c when none between is played
+            played = np.minimum(fit.pattern, 1)  # (class, step)
+            for last in range(-1, N_DRUM):
+                skipped = np.cumprod(np.vstack([np.ones(steps), 1 - played[last + 1 :]]), axis=0)[:-1]
+                first = np.zeros_like(played)
+                first[last + 1 :] = played[last + 1 :] * skipped
+                self.which[1:, last + 1] += torch.from_numpy(groove * np.log(first + GROOVE_FLOOR).T).float()
         share = np.minimum(fit.onsets, 1)
         for after in range(steps + 1):  # the bar's last onset so far was at step after - 1
             silent = np.concatenate([[1.0], np.cumprod(1 - share[after:])])  # no onset from `after` to q - 1
@@ -271,7 +277,8 @@ class GuidanceTable:
         logits = logits + self.table[[self.state(g) for g in grammars]]
         notes = logits[:, self.notes]
         mass = torch.logsumexp(notes, -1, keepdim=True)
-        which = notes + self.by_position[[g.pos + 1 for g in grammars]]
+        drums = self.which.shape[1] > 1
+        which = notes + self.which[[g.pos + 1 for g in grammars], [g.pitch_floor + 1 if drums else 0 for g in grammars]]
         which = which + (mass - torch.logsumexp(which, -1, keepdim=True))
         logits[:, self.notes] = torch.where(torch.isfinite(mass), which, notes)
         return logits
