@@ -20,7 +20,20 @@ from reascribe.models.generator.context import key_scale, read_context
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.infill import GuidanceTable, Infiller
 from reascribe.models.generator.network import Config, InfillNet
-from reascribe.models.generator.vocab import VOCAB, Gap, GridNote, decode_bars, encode_bars, fim_middle, fim_prompt
+from reascribe.models.generator.vocab import (
+    BAR_ROWS,
+    MIDDLE,
+    SEGMENTS,
+    VOCAB,
+    Gap,
+    GridNote,
+    annotate,
+    bar_row,
+    decode_bars,
+    encode_bars,
+    fim_middle,
+    fim_prompt,
+)
 from reascribe.protocol import parse_request
 from reascribe.tempo import TempoMap
 from training import generator_data
@@ -181,19 +194,34 @@ def test_the_cli_writes_one_track_per_variation_and_never_overwrites(tmp_path):
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "not a readable MIDI file" in bad.stderr
 
 
+def randomised_net(seed=0, **cfg) -> InfillNet:
+    """A tiny net whose segment, bar and density tables are random too (they start at zero)."""
+    torch.manual_seed(seed)
+    net = InfillNet(Config(len(VOCAB), **{"d_model": 32, "n_layers": 2, "n_heads": 2, **cfg})).eval()
+    for table in (net.segment, net.bar, net.density):
+        torch.nn.init.normal_(table.weight)
+    return net
+
+
+def somewhere(t: int) -> torch.Tensor:
+    return torch.stack([torch.randint(0, len(SEGMENTS), (t,)), torch.randint(0, BAR_ROWS, (t,))], -1)
+
+
 def test_left_padded_rows_give_the_logits_of_their_prompt_alone():
-    torch.manual_seed(0)
-    net = InfillNet(Config(len(VOCAB), d_model=32, n_layers=2, n_heads=2)).eval()
+    net = randomised_net()
     a, b = torch.randint(6, len(VOCAB), (10,)), torch.randint(6, len(VOCAB), (6,))
+    wa, wb, density = somewhere(10), somewhere(6), torch.tensor([2, 5])
     pad = torch.tensor([0, 4])
     batch = torch.stack([a, torch.cat([torch.full((4,), VOCAB.PAD), b])])
+    where = torch.stack([wa, torch.cat([torch.zeros((4, 2), dtype=torch.long), wb])])
+    step = torch.tensor([[[MIDDLE, 3]], [[MIDDLE, 4]]])
     with torch.inference_mode():
         caches = net.new_caches(2)
-        first = net(batch, 10, caches, pad)[:, -1]
-        second = net(torch.tensor([[7], [9]]), 10, caches, pad)[:, -1]
-        alone = [net(a[None], 10)[0, -1], net(b[None], 6)[0, -1],
-                 net(torch.cat([a, torch.tensor([7])])[None], 10)[0, -1],
-                 net(torch.cat([b, torch.tensor([9])])[None], 6)[0, -1]]
+        first = net(batch, 10, where, density, caches, pad)[:, -1]
+        second = net(torch.tensor([[7], [9]]), 10, step, density, caches, pad)[:, -1]
+        alone = [net(a[None], 10, wa[None], density[:1])[0, -1], net(b[None], 6, wb[None], density[1:])[0, -1],
+                 net(torch.cat([a, torch.tensor([7])])[None], 10, torch.cat([wa, step[0]])[None], density[:1])[0, -1],
+                 net(torch.cat([b, torch.tensor([9])])[None], 6, torch.cat([wb, step[1]])[None], density[1:])[0, -1]]
     for got, want in zip([first[0], first[1], second[0], second[1]], alone):
         assert torch.allclose(got, want, atol=1e-5)
 
@@ -202,11 +230,56 @@ def test_the_middle_sits_at_the_same_positions_whatever_the_prompt_length():
     torch.manual_seed(0)
     net = InfillNet(Config(len(VOCAB), d_model=32, n_layers=0, n_heads=2)).eval()  # no attention: a token
     middle = torch.tensor([40, 41, 42])  # and its position alone make its logits
+    density = torch.tensor([3])
     with torch.inference_mode():
-        short, long = (net(torch.cat([torch.randint(6, 30, (n,)), middle])[None], n)[0, -3:] for n in (5, 50))
-        shifted = net(torch.cat([torch.randint(6, 30, (5,)), middle])[None], 6)[0, -3:]
-    assert torch.equal(short, long)
+        short, long = (net(torch.cat([torch.randint(6, 30, (n,)), middle])[None], n, somewhere(n + 3)[None], density)
+                       [0, -3:] for n in (5, 50))
+        shifted = net(torch.cat([torch.randint(6, 30, (5,)), middle])[None], 6, somewhere(8)[None], density)[0, -3:]
+    assert torch.equal(short, long)  # (the where tables start at zero)
     assert not torch.allclose(short, shifted)
+
+
+def test_tokens_know_their_bar_of_the_gap_and_the_middle_its_density():
+    notes = melody()
+    gap = Gap(5 * 16 + 4, 7 * 16, 16)  # bars 5 and 6
+    prompt = fim_prompt(notes, gap, "melody", 3, context_bars=2)
+    middle = fim_middle(notes, gap, "melody")
+    segments, bars, density = annotate(prompt + middle)
+    assert density == 3
+    v, mid, suf = VOCAB, len(prompt) - 1, prompt.index(VOCAB.SUF)
+    bar_tokens = [i for i, t in enumerate(prompt + middle) if t == v.BAR]
+    # Prefix bars 3, 4, 5, suffix bars 6, 7, 8, middle bars 5, 6: counted from the gap's first bar.
+    assert [(segments[i], bars[i]) for i in bar_tokens] == [
+        (1, bar_row(-2)), (1, bar_row(-1)), (1, bar_row(0)), (2, bar_row(1)), (2, bar_row(2)), (2, bar_row(3)),
+        (MIDDLE, bar_row(0)), (MIDDLE, bar_row(1))]
+    assert segments[: prompt.index(v.PRE) + 1] == [0] * 7 and segments[suf] == 0 and segments[mid] == MIDDLE
+    # The sampler's rule for each token it writes gives the same rows as reading the whole sequence.
+    grammar = MiddleGrammar(gap, "melody")
+    for i, token in enumerate(middle[:-1], start=mid + 1):
+        grammar.push(token)
+        assert bars[i] == bar_row(grammar.bars - 1) and segments[i] == MIDDLE
+
+
+def test_zero_where_tables_leave_a_warm_started_model_as_it_was(tmp_path):
+    from training.generator import warm_start
+
+    net = randomised_net(n_layers=1)
+    earlier = {k: v for k, v in net.state_dict().items() if k.split(".")[0] not in ("segment", "bar", "density")}
+    torch.save({"config": net.cfg.as_dict(), "net": earlier}, tmp_path / "earlier.pt")
+    warmed = InfillNet(net.cfg).eval()
+    warm_start(warmed, tmp_path / "earlier.pt")
+    tokens = torch.randint(6, len(VOCAB), (1, 12))
+    with torch.inference_mode():
+        logits = [warmed(tokens, 12, somewhere(12)[None], torch.tensor([d]))[0] for d in (0, 7)]
+        plain = net(tokens, 12, torch.zeros((1, 12, 2), dtype=torch.long), torch.tensor([0]))[0]
+    assert torch.equal(logits[0], logits[1])  # where a token sits and the density change nothing yet
+    net.segment.weight.data.zero_(), net.bar.weight.data.zero_(), net.density.weight.data.zero_()
+    with torch.inference_mode():
+        assert torch.allclose(logits[0], net(tokens, 12, somewhere(12)[None], torch.tensor([4]))[0])
+    assert not torch.allclose(logits[0], plain)  # (the random tables did matter)
+    torch.save({"config": net.cfg.as_dict(), "net": {**earlier, "extra.weight": torch.zeros(1)}}, tmp_path / "odd.pt")
+    with pytest.raises(ValueError, match="does not fit"):
+        warm_start(InfillNet(net.cfg), tmp_path / "odd.pt")
 
 
 def test_the_context_gives_key_groove_and_joins():
@@ -299,3 +372,32 @@ def test_each_training_stage_stretches_the_schedule_to_its_end():
     assert staged_rate(720, stages, steps) == pytest.approx(0.55, abs=0.01)  # halfway along a 16-epoch cosine
     assert staged_rate(1439, stages, steps) == pytest.approx(0.1, abs=0.01)
 
+
+
+def test_the_fill_density_reads_the_bars_next_to_the_gap_and_the_four_each_side():
+    from reascribe.models.generator import density
+
+    spb = 16
+    # Bars 0-3: 4 notes each; bar 4 (the gap): 8 notes; bars 5-8: 2 notes each, the last in bar 8.
+    notes = [GridNote(b * spb + s, 60, 1, 80) for b in range(9) for s in range(0, 16, (4, 4, 4, 4, 2, 8, 8, 8, 8)[b])]
+    gap = Gap(4 * spb, 5 * spb, spb)
+    assert density.features(notes, gap) == ([1.0, 0.5, 1.0, 0.5, 1.0], True)
+    assert density.features([n for n in notes if n.onset < gap.start], gap) == ([1.0, 1.0, 1.0], False)
+    # After the gap only what is there counts: one bar of 2 notes at the part's end is 0.5 per beat.
+    assert density.features(notes[:-6], gap)[0][3] == 0.5
+    assert density.predict([], gap, "melody") == density.EMPTY_CONTEXT
+    for part in ("melody", "piano", "drums"):
+        both, before = density.coefficients()[part]["both"], density.coefficients()[part]["before"]
+        assert len(both) == 5 and len(before) == 3
+        assert density.predict(notes, gap, part) == pytest.approx(max(0.0, float(both @ [1.0, 0.5, 1.0, 0.5, 1.0])))
+
+
+def test_least_absolute_deviations_ignore_outliers():
+    from reascribe.models.generator.density import fit_lad
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.uniform(0, 4, 400), np.ones(400)])
+    y = 0.7 * x[:, 0] + 0.2 + rng.laplace(0, 0.05, 400)
+    y[:40] += 10.0  # a tenth of the gaps far denser than their context
+    assert fit_lad(x, y) == pytest.approx([0.7, 0.2], abs=0.03)
+    assert np.linalg.lstsq(x, y, rcond=None)[0][1] > 0.8  # least squares is pulled away

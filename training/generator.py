@@ -26,13 +26,14 @@ from tqdm import tqdm
 
 from reascribe.models.generator.infill import CHECKPOINT
 from reascribe.models.generator.network import Config, InfillNet
-from reascribe.models.generator.vocab import VOCAB
+from reascribe.models.generator.vocab import VOCAB, annotate
 from training import generator_data
 
 KIND_WEIGHTS = {"melody": 0.35, "piano": 0.35, "drums": 0.3}
 CONTEXT_LOSS_WEIGHT = 0.3  # prefix and suffix tokens teach the language too, the middle is the task
 N_VALID = 120
 MEDIAN_PROMPT = 240  # tokens before the middle, median over training examples
+WHERE_TABLES = {"segment.weight", "bar.weight", "density.weight"}
 
 
 def sample_batch(pools: dict, rng: np.random.Generator, batch: int, max_len: int) -> tuple[torch.Tensor, ...]:
@@ -46,21 +47,27 @@ def sample_batch(pools: dict, rng: np.random.Generator, batch: int, max_len: int
     return collate(examples)
 
 
-def collate(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Padded tokens, per-target loss weights (0 on the header and padding) and prompt lengths."""
+def collate(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, ...]:
+    """Padded tokens, per-target loss weights (0 on the header and padding), prompt lengths, and where
+    each token sits and each row's density bin (``vocab.annotate``)."""
     length = max(len(t) for t, _ in examples)
     tokens = torch.full((len(examples), length), VOCAB.PAD, dtype=torch.long)
     weights = torch.zeros((len(examples), length - 1))
+    where = torch.zeros((len(examples), length, 2), dtype=torch.long)
+    density = torch.zeros(len(examples), dtype=torch.long)
     for i, (toks, mid) in enumerate(examples):
         tokens[i, : len(toks)] = torch.tensor(toks)
+        segments, bars, density[i] = annotate(toks)
+        where[i, : len(toks)] = torch.tensor([segments, bars]).T
         pre = toks.index(VOCAB.PRE)
         weights[i, pre : mid - 1] = CONTEXT_LOSS_WEIGHT
         weights[i, mid - 1 : len(toks) - 1] = 1.0
-    return tokens, weights, torch.tensor([mid for _, mid in examples])
+    return tokens, weights, torch.tensor([mid for _, mid in examples]), where, density
 
 
-def step_loss(net: InfillNet, tokens: torch.Tensor, weights: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
-    logits = net(tokens[:, :-1], prompts)
+def step_loss(net: InfillNet, tokens: torch.Tensor, weights: torch.Tensor, prompts: torch.Tensor,
+              where: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+    logits = net(tokens[:, :-1], prompts, where[:, :-1], density)
     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none")
     return (nll * weights.reshape(-1)).sum() / weights.sum()
 
@@ -83,9 +90,9 @@ def middle_nll(net: InfillNet, examples: list) -> float:
     net.eval()
     total, count = 0.0, 0
     for i in range(0, len(examples), 16):
-        tokens, weights, prompts = collate(examples[i : i + 16])
+        tokens, weights, prompts, where, density = collate(examples[i : i + 16])
         mask = (weights == 1.0).float()
-        logits = net(tokens[:, :-1], prompts)
+        logits = net(tokens[:, :-1], prompts, where[:, :-1], density)
         nll = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
         total += float((nll * mask).sum())
         count += float(mask.sum())
@@ -102,15 +109,18 @@ def staged_rate(step: int, stages: list[int], steps_per_epoch: int) -> float:
 
 def warm_start(net: InfillNet, path: Path) -> None:
     """Start from another checkpoint's weights. A position table of ``max_len`` rows counts positions
-    from the sequence's start (the earlier layout): it is re-anchored so that a prompt of the training
-    data's median length keeps the positions it had."""
+    from the sequence's start (an earlier layout): it is re-anchored so that a prompt of the training
+    data's median length keeps the positions it had. Tables the checkpoint lacks (segment, bar and
+    density: an earlier model) keep their zeros, so the network computes what the checkpoint did."""
     state = torch.load(path, weights_only=True)
     weights = {k: v.float() for k, v in state["net"].items()}
     table, rows = weights["position.weight"], net.position.weight.shape[0]
     if table.shape[0] != rows:
         old = torch.arange(rows) - net.cfg.max_len + MEDIAN_PROMPT
         weights["position.weight"] = table[old.clamp(0, table.shape[0] - 1)]
-    net.load_state_dict(weights)
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    if unexpected or set(missing) - WHERE_TABLES:
+        raise ValueError(f"{path} does not fit this network: missing {missing}, unexpected {unexpected}")
 
 
 def new_stream(seed: int, cfg: Config) -> InfillNet:

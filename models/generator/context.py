@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reascribe.models.generator import density as fill_density
 from reascribe.models.generator.vocab import Gap, GridNote, notes_per_beat
 
 CONTEXT_BARS = 4  # bars of context each side, as the model reads them
@@ -130,7 +131,8 @@ class Context:
 
 
 def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.0) -> Context:
-    """The context of ``gap`` (up to 4 bars each side); ``density`` scales its notes per beat."""
+    """The context of ``gap`` (up to 4 bars each side); ``density`` scales the notes per beat predicted
+    from it."""
     spb = gap.steps_per_bar
     lo = max(0, (gap.first_bar - CONTEXT_BARS) * spb)
     hi = (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
@@ -144,7 +146,7 @@ def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.
     return Context(
         gap=gap,
         part=part,
-        density=context_density(notes, gap) * density,
+        density=fill_density.predict(notes, gap, part) * density,
         scale=frozenset() if drums else key_scale(before + after),
         classes=class_histogram(before + after, drums),
         pattern=groove(before + after, bars, spb) if drums else np.zeros((N_DRUM, spb)),
@@ -169,15 +171,3 @@ def usual_leap(before: list[GridNote], after: list[GridNote], pos: int, spb: int
             if i:  # a note at or after the point, and one before it
                 leaps.append(abs(line[i].pitch - line[i - 1].pitch))
     return float(np.median(leaps)) if leaps else None
-
-
-def context_density(notes: list[GridNote], gap: Gap) -> float:
-    """Notes per beat in the bars around the gap (4 each side), the fill's default density; 1 when the
-    context is empty, so a fill on an empty track still plays."""
-    spb = gap.steps_per_bar
-    lo = max(0, (gap.first_bar - CONTEXT_BARS) * spb)
-    hi = (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
-    inside = [n for n in notes if lo <= n.onset < hi and not gap.start <= n.onset < gap.end]
-    span = (gap.start - lo) + ((hi - gap.end) if any(n.onset >= gap.end for n in notes) else 0)
-    return notes_per_beat(inside, span) if inside else 1.0
-

@@ -26,17 +26,20 @@ from reascribe.models.generator.context import (
     MAX_STACK,
     N_DRUM,
     Context,
-    context_density,
     read_context,
 )
+from reascribe.models.generator import density as fill_density
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.network import Config, InfillNet
 from reascribe.models.generator.vocab import (
     MAX_STEPS_PER_BAR,
     STEPS_PER_BEAT,
     VOCAB,
+    MIDDLE,
     Gap,
     GridNote,
+    annotate,
+    bar_row,
     decode_bars,
     density_bin,
     fim_middle,
@@ -51,13 +54,14 @@ CHUNK_BARS = 4  # longer gaps that would not fit the model's window are written 
 # on a busy machine it waits for a core (measured 30x slower at 2 threads while another job trained).
 SAMPLING_THREADS = 1
 TOKENS_PER_NOTE = 3.5  # POS share + PITCH DUR VEL: to budget the window for a middle
-# Nats taken off ending a bar per note it lacks for the target density (a small model ends bars early);
-# chosen on the validation split (bench/generate.py --split validation).
-DENSITY_GUIDANCE = 0.5
+# Nats taken off ending a bar per note it lacks for the target density, added per note it has too many
+# (the model alone writes melodies a third denser than asked); chosen on the validation split
+# (bench/generate.py --split validation).
+DENSITY_GUIDANCE = 1.5
 # Nats per note the next onset's position leaves the bar behind the target density's pace, or more than one
 # note ahead of it (chosen as above; the model otherwise jumps ahead and leaves drum bars half empty, or
 # crowds a melody's notes early in its bars).
-PACE_GUIDANCE = 1.0
+PACE_GUIDANCE = 3.0
 # Nats per note a bar is behind the target density's pace, added to one more note at the current position
 # (chosen as above; the model stacks too few drums at an onset, so dense grooves came out a fifth short).
 STACK_GUIDANCE = 1.0
@@ -112,7 +116,7 @@ class Infiller:
         fit = read_context(notes if use_suffix else [n for n in notes if n.onset < gap.start], gap, part, density)
         target = density_bin(fit.density)
         context = [n for n in notes if n.onset < gap.start or n.onset >= gap.end]
-        chunks = self._chunks(context, gap)
+        chunks = self._chunks(context, gap, part)
         n = max(variations, min(variations * self.candidates, MAX_CANDIDATES))
         fills: list[list[GridNote]] = [[] for _ in range(n)]
         for i, chunk in enumerate(chunks):
@@ -129,8 +133,8 @@ class Infiller:
             use_suffix: bool = True) -> tuple[float, int]:
         """(nats, tokens) of the true ``middle``'s bar and note tokens (EOS left out, so models that never
         write it compare), with the density target ``fill`` would use."""
-        target = density_bin(context_density(notes, gap))
-        context = [n for n in notes if n.onset < gap.start or n.onset >= gap.end]
+        context = [n for n in notes if n.onset < gap.start or (use_suffix and n.onset >= gap.end)]
+        target = density_bin(fill_density.predict(context, gap, part))
         body = fim_middle(middle, gap, part)
         for bars in range(CONTEXT_BARS, -1, -1):
             prompt = fim_prompt(context, gap, part, target, bars, use_suffix)
@@ -139,14 +143,16 @@ class Infiller:
         else:
             return float("nan"), len(body)
         tokens = torch.tensor([prompt + body])
-        logp = torch.log_softmax(self.net(tokens[:, :-1], len(prompt))[0], -1)
+        segments, bars, dens = annotate(prompt + body)
+        where = torch.tensor([segments, bars]).T[None, :-1]
+        logp = torch.log_softmax(self.net(tokens[:, :-1], len(prompt), where, torch.tensor([dens]))[0], -1)
         scored = range(len(prompt) - 1, tokens.shape[1] - 2)  # predictions of body[:-1]
         picked = logp[list(scored), tokens[0, len(prompt) : len(prompt) + len(scored)]]
         return float(-picked.sum()), len(scored)
 
-    def _chunks(self, context: list[GridNote], gap: Gap) -> list[Gap]:
+    def _chunks(self, context: list[GridNote], gap: Gap, part: str) -> list[Gap]:
         """The gap itself, or 4-bar pieces of it when its middle would not fit the window."""
-        if self._middle_budget(context, gap) <= self.max_len // 2 or gap.n_bars <= CHUNK_BARS:
+        if self._middle_budget(context, gap, part) <= self.max_len // 2 or gap.n_bars <= CHUNK_BARS:
             return [gap]
         spb, chunks, start = gap.steps_per_bar, [], gap.start
         while start < gap.end:
@@ -155,13 +161,13 @@ class Infiller:
             start = end
         return chunks
 
-    def _middle_budget(self, context: list[GridNote], gap: Gap) -> int:
-        per_beat = max(1.0, context_density(context, gap)) * 2  # room for a fill twice as dense as the context
+    def _middle_budget(self, context: list[GridNote], gap: Gap, part: str) -> int:
+        per_beat = max(1.0, fill_density.predict(context, gap, part)) * 2  # room for a fill twice as dense as the context
         return int(gap.n_bars * gap.steps_per_bar / 4 * per_beat * TOKENS_PER_NOTE) + gap.n_bars + 2
 
     def _prompt(self, context: list[GridNote], gap: Gap, part: str, target: int, use_suffix: bool) -> list[int]:
         """The prompt with the most context bars (up to 4) that leave the window room for the middle."""
-        room = self.max_len - min(self._middle_budget(context, gap), self.max_len // 2)
+        room = self.max_len - min(self._middle_budget(context, gap, part), self.max_len // 2)
         for bars in range(CONTEXT_BARS, 0, -1):
             prompt = fim_prompt(context, gap, part, target, bars, use_suffix)
             if len(prompt) <= room:
@@ -175,10 +181,14 @@ class Infiller:
         n, longest = len(prompts), max(len(p) for p in prompts)
         pad = torch.tensor([longest - len(p) for p in prompts])
         batch = torch.tensor([[VOCAB.PAD] * (longest - len(p)) + p for p in prompts])
+        where, density = torch.zeros((n, longest, 2), dtype=torch.long), torch.zeros(n, dtype=torch.long)
+        for i, p in enumerate(prompts):
+            segments, bars, density[i] = annotate(p)
+            where[i, longest - len(p) :] = torch.tensor([segments, bars]).T
         if not pad.any():
             pad = None  # one prompt for every row (a gap in one piece): plain causal attention
         caches = self.net.new_caches(n)
-        logits = self.net(batch, longest, caches, pad)[:, -1]
+        logits = self.net(batch, longest, where, density, caches, pad)[:, -1]
         grammars = [MiddleGrammar(gap, fit.part) for _ in range(n)]
         written: list[list[int]] = [[] for _ in range(n)]
         guidance = GuidanceTable(fit, self.key_guidance, self.groove_guidance)
@@ -197,7 +207,8 @@ class Infiller:
                     w.append(token)
             if all(g.done for g in grammars):
                 break
-            logits = self.net(chosen[:, None], longest, caches, pad)[:, -1]
+            where = torch.tensor([[[MIDDLE, bar_row(g.bars - 1)]] for g in grammars])
+            logits = self.net(chosen[:, None], longest, where, density, caches, pad)[:, -1]
         else:
             log.info("the fill reached the model's window of %d tokens; its last bars stay empty", self.max_len)
         return written

@@ -4,6 +4,11 @@ Positions are counted from the end of the prompt, not from the start of the sequ
 token sits at position ``max_len`` in every example, so the middle is always written at the same
 positions however long its prefix and suffix are (counted from the start, a longer context pushed the
 middle to positions seen less in training, which cost more than the suffix gave).
+
+Each token also carries where it sits (``vocab.annotate``): its segment (header, prefix, suffix, middle)
+and its bar counted from the gap's first bar, so the suffix's bars line up with the middle's; and every
+middle token carries the density target. These three tables start at zero, so a checkpoint trained
+without them starts fine-tuning from exactly what it computed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from reascribe.models.generator.vocab import BAR_ROWS, MIDDLE, N_DENSITY, SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -59,28 +66,37 @@ class InfillNet(nn.Module):
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.position = nn.Embedding(2 * cfg.max_len, cfg.d_model)
+        self.segment = nn.Embedding(len(SEGMENTS), cfg.d_model)
+        self.bar = nn.Embedding(BAR_ROWS, cfg.d_model)
+        self.density = nn.Embedding(N_DENSITY, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.position.weight, std=0.02)
+        for table in (self.segment, self.bar, self.density):
+            nn.init.zeros_(table.weight)
 
     def new_caches(self, batch: int) -> list["KVCache"]:
         return [KVCache(batch, self.cfg) for _ in self.blocks]
 
-    def forward(self, tokens: torch.Tensor, prompt: torch.Tensor | int, caches: list["KVCache"] | None = None,
-                pad: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, prompt: torch.Tensor | int, where: torch.Tensor, density: torch.Tensor,
+                caches: list["KVCache"] | None = None, pad: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for the next token at every position; ``caches`` (from ``new_caches``) fill as it goes.
 
         ``prompt`` is the prompt's length (through MID), per row or for all; ``tokens`` go on from the
-        caches' length. ``pad`` (per row) counts PAD tokens on the left of rows shorter than the batch's
-        longest prompt: they are never attended to.
+        caches' length. ``where`` holds each token's (segment, bar row), ``density`` each row's density
+        bin (``vocab.annotate``). ``pad`` (per row) counts PAD tokens on the left of rows shorter than the
+        batch's longest prompt: they are never attended to.
         """
         t = tokens.shape[1]
         start = caches[0].length if caches else 0
         steps = torch.arange(start, start + t)
         prompt = torch.as_tensor(prompt).reshape(-1, 1)
         positions = (steps[None] + self.cfg.max_len - prompt).clamp(0, 2 * self.cfg.max_len - 1)
-        x, mask = self.embed(tokens) + self.position(positions), None
+        segment, bar = where.unbind(-1)
+        x = self.embed(tokens) + self.position(positions) + self.segment(segment) + self.bar(bar)
+        x = x + (segment == MIDDLE)[..., None] * self.density(density)[:, None]
+        mask = None
         if pad is not None:
             keys = torch.arange(start + t)
             # Real keys, in causal order; a pad query sees itself only, so its softmax stays finite.

@@ -26,7 +26,15 @@ VEL_BIN_WIDTH = 16  # 8 velocity bins over 0-127
 N_VEL = 128 // VEL_BIN_WIDTH
 # Density bins: notes per beat of the middle; bin 0 is an empty middle.
 DENSITY_EDGES = (0.01, 0.5, 1.0, 1.5, 2.0, 3.0, 4.5, 6.5)
+N_DENSITY = len(DENSITY_EDGES) + 1
 PARTS = ("melody", "piano", "drums")  # monophonic line, polyphonic keys, drum kit
+MAX_CONTEXT_BARS = 4  # bars of a prompt's prefix or suffix beyond the gap's own
+# Where a token sits (annotate): its segment, and its bar counted from the gap's first bar (prefix bars
+# from -MAX_CONTEXT_BARS, suffix bars up to MAX_GAP_BARS - 1 + MAX_CONTEXT_BARS), as a row of a table
+# whose row 0 is for tokens outside any bar.
+SEGMENTS = ("header", "prefix", "suffix", "middle")
+MIDDLE = SEGMENTS.index("middle")
+BAR_ROWS = 1 + MAX_CONTEXT_BARS + MAX_GAP_BARS + MAX_CONTEXT_BARS
 
 
 @dataclass(frozen=True, order=True)
@@ -205,6 +213,33 @@ def fim_prompt(
         tokens += encode_bars(after, last, context_bars + 1, spb, drums)
     tokens.append(v.MID)
     return tokens
+
+
+def bar_row(offset: int) -> int:
+    """The row of the bar ``offset`` bars after the gap's first bar (clamped to the table)."""
+    return 1 + min(max(offset + MAX_CONTEXT_BARS, 0), BAR_ROWS - 2)
+
+
+def annotate(tokens: list[int]) -> tuple[list[int], list[int], int]:
+    """(segment, bar row) of every token of a prompt and of any middle after it, and the prompt's density
+    bin: so each token says which bar of the gap it belongs to, and the suffix's bars line up with the
+    middle's. MID counts as the middle's; header, PRE and SUF sit in no bar."""
+    v = VOCAB
+    pre, suf, mid = tokens.index(v.PRE), tokens.index(v.SUF), tokens.index(v.MID)
+    n_bars = next(t - v.len0 for t in tokens[:pre] if v.len0 < t <= v.len0 + MAX_GAP_BARS)
+    density = next(t - v.dens0 for t in tokens[:pre] if v.dens0 <= t < v.dens0 + N_DENSITY)
+    segments, bars = [0] * len(tokens), [0] * len(tokens)
+    prefix_bars = tokens[pre:suf].count(v.BAR)
+    # (first token, end, segment, offset of its first bar): the prefix ends in the gap's first bar, the
+    # suffix starts in its last.
+    for start, end, segment, first in ((pre + 1, suf, 1, 1 - prefix_bars), (suf + 1, mid, 2, n_bars - 1),
+                                       (mid + 1, len(tokens), MIDDLE, 0)):
+        bar = first - 1
+        for i in range(start, end):
+            bar += tokens[i] == v.BAR
+            segments[i], bars[i] = segment, bar_row(bar)
+    segments[mid] = MIDDLE
+    return segments, bars, density
 
 
 def fim_middle(notes: list[GridNote], gap: Gap, part: str) -> list[int]:
