@@ -21,6 +21,7 @@ import torch
 
 from reascribe.errors import ModelError
 from reascribe.models.checkpoint import load_checkpoint
+from reascribe.models.generator import density as fill_density
 from reascribe.models.generator.context import (
     CONTEXT_BARS,
     MAX_STACK,
@@ -28,14 +29,13 @@ from reascribe.models.generator.context import (
     Context,
     read_context,
 )
-from reascribe.models.generator import density as fill_density
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.network import Config, InfillNet
 from reascribe.models.generator.vocab import (
     MAX_STEPS_PER_BAR,
+    MIDDLE,
     STEPS_PER_BEAT,
     VOCAB,
-    MIDDLE,
     Gap,
     GridNote,
     annotate,
@@ -162,7 +162,8 @@ class Infiller:
         return chunks
 
     def _middle_budget(self, context: list[GridNote], gap: Gap, part: str) -> int:
-        per_beat = max(1.0, fill_density.predict(context, gap, part)) * 2  # room for a fill twice as dense as the context
+        # Room for a fill twice as dense as the context asks for.
+        per_beat = max(1.0, fill_density.predict(context, gap, part)) * 2
         return int(gap.n_bars * gap.steps_per_bar / 4 * per_beat * TOKENS_PER_NOTE) + gap.n_bars + 2
 
     def _prompt(self, context: list[GridNote], gap: Gap, part: str, target: int, use_suffix: bool) -> list[int]:
