@@ -392,8 +392,36 @@ def test_the_fill_density_reads_the_bars_next_to_the_gap_and_the_four_each_side(
         assert density.predict(notes, gap, part) == pytest.approx(max(0.0, float(both @ [1.0, 0.5, 1.0, 0.5, 1.0])))
 
 
+def test_the_join_leaps_read_the_bars_each_side_of_the_gap():
+    from reascribe.models.generator import joins
+
+    spb = 16
+    # Top voices: bar 2 (before the gap) plays 60 then 67; bar 3 is the gap; bar 4 plays 64 then 72, bar 5 71.
+    before = [GridNote(0, 62, 4, 80), GridNote(8, 65, 4, 80), GridNote(32, 60, 4, 80), GridNote(40, 67, 4, 80)]
+    after = [GridNote(64, 64, 4, 80), GridNote(72, 72, 4, 80), GridNote(80, 71, 4, 80)]
+    gap = Gap(3 * spb, 4 * spb, spb)
+    # Start: 67 -> 60 copying the bar before, 67 -> 64 copying the bar after. End: 67 -> 64 and 72 -> 64.
+    # The usual leap across a bar line, each side of the gap: 65 -> 60 and 72 -> 71, median 3.
+    assert joins.features(before, after, gap) == ([7, 3, 3.0, 1.0], [3, 8, 3.0, 1.0])
+    assert joins.features(before, [], gap) == ([7, 5.0, 1.0], [])
+    assert joins.features(before[:2], after, gap) is None  # nothing in the bar before the gap
+    weights = joins.coefficients()
+    for part in ("melody", "piano"):
+        start, end = joins.predict(before, after, gap, part)
+        assert start == pytest.approx(max(0.0, float(weights[part]["start"] @ [7, 3, 3.0, 1.0])))
+        assert end == pytest.approx(max(0.0, float(weights[part]["end"] @ [3, 8, 3.0, 1.0])))
+        continuation = joins.predict(before, [], gap, part)
+        assert continuation[0] == pytest.approx(max(0.0, float(weights[part]["start, nothing after"] @ [7, 5.0, 1])))
+        assert continuation[1] is None
+    # Without the bar before: the usual leaps.
+    assert joins.predict(before[:2], after, gap, "piano") == (1.0, 1.0)
+    # Piano parts repeat their bars, so copying them is the strongest clue; a melody steps into the gap.
+    assert weights["piano"]["start"][0] > 0.3 and weights["piano"]["end"][1] > 0.3
+    assert abs(weights["melody"]["start"][-1] - 2.0) < 0.5
+
+
 def test_least_absolute_deviations_ignore_outliers():
-    from reascribe.models.generator.density import fit_lad
+    from training.lad import fit_lad
 
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.uniform(0, 4, 400), np.ones(400)])

@@ -20,6 +20,7 @@ import numpy as np
 from reascribe.models.generator import density
 from reascribe.models.generator.vocab import notes_per_beat
 from training import generator_data
+from training.lad import fit_lad
 
 GAPS_PER_PART = 16
 PARTS = ("melody", "piano", "drums")
@@ -50,8 +51,8 @@ def fit(data: list) -> dict[str, np.ndarray]:
     y = np.array([r[2] for r in data])
     both = [i for i, r in enumerate(data) if r[1]]
     return {
-        "both": density.fit_lad(np.array([data[i][0] for i in both]), y[both]),
-        "before": density.fit_lad(np.array([before_only(r[0], r[1]) for r in data]), y),
+        "both": fit_lad(np.array([data[i][0] for i in both]), y[both]),
+        "before": fit_lad(np.array([before_only(r[0], r[1]) for r in data]), y),
     }
 
 

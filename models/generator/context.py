@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reascribe.models.generator import density as fill_density
+from reascribe.models.generator import joins
 from reascribe.models.generator.vocab import Gap, GridNote, notes_per_beat
 
 CONTEXT_BARS = 4  # bars of context each side, as the model reads them
@@ -103,7 +104,7 @@ class Context:
     stack: np.ndarray  # stacking of the context's onsets
     before: int | None  # top-voice pitch just before the gap
     after: int | None  # top-voice pitch just after it
-    leaps: tuple[float | None, float | None]  # the top-voice leaps the joins should make (join_leaps)
+    leaps: tuple[float | None, float | None]  # the top-voice leaps the joins should make (joins.predict)
 
     def cost(self, fill: list[GridNote]) -> float:
         """How badly ``fill`` fits: density, class and key misfit, leaps at the joins or groove misfit,
@@ -153,35 +154,6 @@ def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.
         stack=stacking(before + after),
         before=line_before[-1].pitch if line_before and not drums else None,
         after=line_after[0].pitch if line_after and not drums else None,
-        leaps=(None, None) if drums else join_leaps(line_before, line_after, gap, part),
+        leaps=(None, None) if drums else joins.predict(line_before, line_after, gap, part),
     )
 
-
-def join_leaps(before: list[GridNote], after: list[GridNote], gap: Gap, part: str) -> tuple[float | None, ...]:
-    """The top-voice leaps into and out of the fill that fit the context. A melody leaps across the gap's
-    ends as it usually does across those points of its bars. A piano part tends to repeat its bars, so
-    its fill's first and last top notes are predicted by those of the bar before the gap: the leaps are
-    from the note before the gap to that bar's first, and from that bar's last to the note after it.
-    (On the training parts each rule predicts its own part's true joins best: 2.0 against 2.8 semitones
-    for melodies, 4.8-4.9 against 5.3 for piano.)"""
-    spb = gap.steps_per_bar
-    if part == "piano":
-        bar = [n for n in before if n.onset >= gap.start - spb]
-        start = abs(bar[0].pitch - before[-1].pitch) if bar else None
-        end = abs(after[0].pitch - bar[-1].pitch) if bar and after else None
-        return start, end
-    return usual_leap(before, after, gap.start % spb, spb), usual_leap(before, after, gap.end % spb, spb)
-
-
-def usual_leap(before: list[GridNote], after: list[GridNote], pos: int, spb: int) -> float | None:
-    """Median |interval| of the top voice across position ``pos`` of the context's bars, on each side of
-    the gap (the last note before that point to the first at or after it); None with no such pair."""
-    leaps = []
-    for line in (before, after):
-        onsets = [n.onset for n in line]
-        for bar in sorted({o // spb for o in onsets}):
-            point = bar * spb + pos
-            i = next((k for k, o in enumerate(onsets) if o >= point), None)
-            if i:  # a note at or after the point, and one before it
-                leaps.append(abs(line[i].pitch - line[i - 1].pitch))
-    return float(np.median(leaps)) if leaps else None

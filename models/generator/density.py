@@ -60,11 +60,3 @@ def predict(notes: list[GridNote], gap: Gap, part: str) -> float:
     weights = coefficients()[part]["both" if after else "before"]
     return max(0.0, float(np.dot(weights, x)))
 
-
-def fit_lad(x: np.ndarray, y: np.ndarray, iterations: int = 100) -> np.ndarray:
-    """Least-absolute-deviations weights of ``y ~ x`` by iteratively reweighted least squares."""
-    w = np.linalg.lstsq(x, y, rcond=None)[0]
-    for _ in range(iterations):
-        root = 1.0 / np.sqrt(np.maximum(np.abs(x @ w - y), 1e-4))
-        w = np.linalg.lstsq(x * root[:, None], y * root, rcond=None)[0]
-    return w
