@@ -7,7 +7,7 @@ and every system fills each once: 150 gaps per kind and length.
 
 Systems:
   reascribe      the shipped model with the product's defaults: prefix and suffix in (Infiller.fill,
-                 temperature 0.8, density 1; density, key and groove guidance and candidates ranked by
+                 temperature 0.8, density 1; density, key, groove and join guidance and candidates ranked by
                  how well they fit the context; chosen with --split validation);
   continuation   the same sampler with the suffix removed: guidance and ranking read only what comes
                  before the gap (a unidirectional continuation);
@@ -32,7 +32,7 @@ Timing: Infiller.fill of 4 and 8 bars (one variation and three), median of sever
 
 Usage: python bench/generate.py [--parts N] [--repeats R] [--seed S] [--split validation] [--checkpoint PT]
        [--temperature T] [--guidance G] [--pace-guidance P] [--key-guidance K] [--groove-guidance R]
-       [--stack-guidance A] [--candidates C]
+       [--stack-guidance A] [--join-guidance J] [--candidates C]
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("--key-guidance", type=float, help="key guidance (default: the shipped setting)")
     parser.add_argument("--groove-guidance", type=float, help="groove guidance (default: the shipped setting)")
     parser.add_argument("--stack-guidance", type=float, help="stack guidance (default: the shipped setting)")
+    parser.add_argument("--join-guidance", type=float, help="join guidance (default: the shipped setting)")
     parser.add_argument("--candidates", type=int, help="candidates per variation (default: the shipped setting)")
     parser.add_argument("--repeats", type=int, default=3, help="gaps per part and gap length")
     parser.add_argument("--kinds", default="melody,piano,drums", help="parts to measure")
@@ -148,7 +149,7 @@ def main() -> None:
     infiller = Infiller(args.checkpoint) if args.checkpoint else Infiller()
     if args.guidance is not None:
         infiller.density_guidance = args.guidance
-    for name in ("pace_guidance", "key_guidance", "groove_guidance", "stack_guidance", "candidates"):
+    for name in ("pace_guidance", "key_guidance", "groove_guidance", "stack_guidance", "join_guidance", "candidates"):
         if getattr(args, name) is not None:
             setattr(infiller, name, getattr(args, name))
     rng = np.random.default_rng(args.seed)
@@ -158,7 +159,7 @@ def main() -> None:
     print(f"# reascribe generate bench\n\nData: {data}; temperature {args.temperature}, density guidance "
           f"{infiller.density_guidance}, pace guidance {infiller.pace_guidance}, key guidance "
           f"{infiller.key_guidance}, groove guidance {infiller.groove_guidance}, stack guidance "
-          f"{infiller.stack_guidance}, {infiller.candidates} candidates "
+          f"{infiller.stack_guidance}, join guidance {infiller.join_guidance}, {infiller.candidates} candidates "
           f"per fill; {args.parts} parts per kind at "
           f"most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
           f"Setup {time.perf_counter() - started:.0f} s.")

@@ -16,7 +16,7 @@ from reascribe import midi_out
 from reascribe.errors import RequestError
 from reascribe.events import Events, NoteEvent
 from reascribe.generate import FillOptions, detect_part, fill_gap
-from reascribe.models.generator.context import key_scale, read_context
+from reascribe.models.generator.context import key_scale, read_context, top_voice
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.infill import GuidanceTable, Infiller
 from reascribe.models.generator.network import Config, InfillNet
@@ -226,6 +226,22 @@ def test_left_padded_rows_give_the_logits_of_their_prompt_alone():
         assert torch.allclose(got, want, atol=1e-5)
 
 
+def test_a_prompt_read_once_and_repeated_gives_every_row_its_own_continuation():
+    net = randomised_net()
+    prompt, where, density = torch.randint(6, len(VOCAB), (8,)), somewhere(8), torch.tensor([3, 3])
+    step = torch.tensor([[[MIDDLE, 1]], [[MIDDLE, 1]]])
+    with torch.inference_mode():
+        once = net.new_caches(1)
+        net(prompt[None], 8, where[None], density[:1], once)
+        for cache in once:
+            cache.repeat(2)
+        got = net(torch.tensor([[7], [9]]), 8, step, density, once)[:, -1]
+        both = net.new_caches(2)
+        net(prompt.repeat(2, 1), 8, where.repeat(2, 1, 1), density, both)
+        want = net(torch.tensor([[7], [9]]), 8, step, density, both)[:, -1]
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got[0], got[1])
+
+
 def test_the_middle_sits_at_the_same_positions_whatever_the_prompt_length():
     torch.manual_seed(0)
     net = InfillNet(Config(len(VOCAB), d_model=32, n_layers=0, n_heads=2)).eval()  # no attention: a token
@@ -306,6 +322,26 @@ def test_guidance_keeps_an_untrained_model_in_key_and_in_the_groove():
     beat = [GridNote(b * 16 + s, c, 1, 90) for b in range(12) for s, c in ((0, 0), (4, 1), (8, 0), (12, 1))]
     for fill in infiller.fill(beat, gap, "drums", variations=3, temperature=1.5, seed=3):
         assert fill and all((n.onset % 16, n.pitch) in {(0, 0), (4, 1), (8, 0), (12, 1)} for n in fill)
+
+
+def test_join_guidance_leaps_into_the_gap_as_the_join_model_asks():
+    gap = Gap(4 * 16, 6 * 16, 16)
+    grammar = MiddleGrammar(gap, "piano")
+    for token in (VOCAB.MID, VOCAB.BAR, VOCAB.pos0 + 2, VOCAB.pitch0 + 48, VOCAB.dur0, VOCAB.vel0):
+        grammar.push(token)
+    assert grammar.in_first_onset()
+    grammar.push(VOCAB.pos0 + 6)
+    assert not grammar.in_first_onset()
+    chords = melody(12) + [GridNote(n.onset, n.pitch - 12, 2, 70) for n in melody(12)]
+    for part, notes in (("melody", melody(12)), ("piano", chords)):
+        fit = read_context(notes, gap, part)
+        misses = {}
+        for join in (0.0, 40.0):
+            infiller = random_infiller()
+            infiller.join_guidance = join
+            fills = infiller.fill(notes, gap, part, variations=4, temperature=1.0, seed=2)
+            misses[join] = [abs(abs(top_voice(f)[0].pitch - fit.before) - fit.leaps[0]) for f in fills]
+        assert max(misses[40.0]) <= 1.0 and max(misses[0.0]) > 3
 
 
 def test_which_drum_guidance_moves_likelihood_between_drums_only():

@@ -22,6 +22,7 @@ class MiddleGrammar:
         self.gap, self.part = gap, part
         self.bars, self.pos, self.last = 0, -1, _V.MID
         self.pitch_floor = -1  # notes at one position rise in pitch (drums: in class)
+        self.notes = 0  # notes written in the whole middle
         self.notes_in_bar = 0
         self.notes_at_pos = 0  # notes written at the current position
         self.done = False
@@ -77,11 +78,17 @@ class MiddleGrammar:
         """Sixteenths of the gap in the bar being written, up to and including the current position."""
         return max(0, self.pos + 1 - self.first_step())
 
+    def in_first_onset(self) -> bool:
+        """Whether the middle's first onset is being written: a position is set and every note so far is
+        there."""
+        return self.pos >= 0 and self.notes == self.notes_at_pos
+
     def push(self, token: int) -> None:
         kind = _V.kind(token)
         if kind == "BAR":
             self.bars, self.pos, self.notes_in_bar, self.notes_at_pos = self.bars + 1, -1, 0, 0
         elif kind == "VEL":
+            self.notes += 1
             self.notes_in_bar += 1
             self.notes_at_pos += 1
         elif kind == "POS":

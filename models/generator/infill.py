@@ -71,6 +71,10 @@ KEY_GUIDANCE = 1.5
 # end gain GROOVE_GUIDANCE times the log of how likely the context's bars make them (chosen as above),
 # so the groove holds unless the model is sure of a change.
 GROOVE_GUIDANCE = 2.0
+# Nats per semitone the fill's first top note leaps further from, or less far than, the leap the join
+# model asks of it (chosen as above from 0 / 0.25 / 0.5 / 1.0 / 2.0; the ranking alone left the chosen
+# fills' first leaps about 3 semitones from it).
+JOIN_GUIDANCE = 1.0
 GROOVE_FLOOR = 0.1  # added to those likelihoods, so nothing the context never does is ruled out
 CANDIDATES = 8  # fills sampled per variation wanted; the ones that fit the context best stay
 MAX_CANDIDATES = 16  # at most this many in all: each one more costs sampling time
@@ -86,6 +90,7 @@ class Infiller:
         self.key_guidance = KEY_GUIDANCE
         self.groove_guidance = GROOVE_GUIDANCE
         self.stack_guidance = STACK_GUIDANCE
+        self.join_guidance = JOIN_GUIDANCE
         self.candidates = CANDIDATES
         self._positions = torch.arange(MAX_STEPS_PER_BAR, dtype=torch.float32)
 
@@ -122,7 +127,8 @@ class Infiller:
         for i, chunk in enumerate(chunks):
             suffix = use_suffix and i == len(chunks) - 1  # earlier pieces continue what precedes them
             prompts = [self._prompt(context + fills[v], chunk, part, target, suffix) for v in range(n)]
-            for v, tokens in enumerate(self._sample(prompts, chunk, fit, temperature, generator)):
+            first = i == 0  # the piece that joins the notes before the gap
+            for v, tokens in enumerate(self._sample(prompts, chunk, fit, temperature, generator, first)):
                 fills[v] += decode_bars(tokens, chunk.first_bar, chunk.steps_per_bar)
         candidates = [finish(fill, gap, part) for fill in fills]
         ranked = sorted(range(n), key=lambda v: fit.cost(candidates[v]))
@@ -177,7 +183,7 @@ class Infiller:
 
     @torch.inference_mode()
     def _sample(self, prompts: list[list[int]], gap: Gap, fit: Context, temperature: float,
-                generator) -> list[list[int]]:
+                generator, joins_before: bool = True) -> list[list[int]]:
         """One middle per prompt, all in one batch: shorter prompts are padded on the left."""
         n, longest = len(prompts), max(len(p) for p in prompts)
         pad = torch.tensor([longest - len(p) for p in prompts])
@@ -187,17 +193,26 @@ class Infiller:
             segments, bars, density[i] = annotate(p)
             where[i, longest - len(p) :] = torch.tensor([segments, bars]).T
         if not pad.any():
-            pad = None  # one prompt for every row (a gap in one piece): plain causal attention
-        caches = self.net.new_caches(n)
-        logits = self.net(batch, longest, where, density, caches, pad)[:, -1]
+            pad = None  # rows of one length: plain causal attention
+        if all(p == prompts[0] for p in prompts):  # one prompt for every row (a gap in one piece):
+            caches = self.net.new_caches(1)  # read it once, then every row goes on from there
+            logits = self.net(batch[:1], longest, where[:1], density[:1], caches)[:, -1].repeat(n, 1)
+            for cache in caches:
+                cache.repeat(n)
+        else:
+            caches = self.net.new_caches(n)
+            logits = self.net(batch, longest, where, density, caches, pad)[:, -1]
         grammars = [MiddleGrammar(gap, fit.part) for _ in range(n)]
         written: list[list[int]] = [[] for _ in range(n)]
         guidance = GuidanceTable(fit, self.key_guidance, self.groove_guidance)
+        join = self._join_offsets(fit) if joins_before else None
         per_step = fit.density / STEPS_PER_BEAT
         for step in range(longest, self.max_len):
             masks = torch.stack([g.mask() for g in grammars])
             logits = guidance.apply(logits.masked_fill(~masks, float("-inf")), grammars)
             logits = self._density(logits, grammars, per_step, guidance.notes)
+            if join is not None:
+                logits = self._join(logits, grammars, *join)
             if temperature <= 0:
                 chosen = logits.argmax(-1)
             else:
@@ -213,6 +228,34 @@ class Infiller:
         else:
             log.info("the fill reached the model's window of %d tokens; its last bars stay empty", self.max_len)
         return written
+
+    def _join_offsets(self, fit: Context) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Join guidance by pitch (None where there is nothing to join): (offset of writing each pitch at
+        the first onset, of ending that onset on it as its top note). The leap from the note before the
+        gap to the first onset's top note misses the join model's by ``miss`` semitones. Notes at an onset
+        rise, so a piano note above the leap's upper target makes the top miss by at least that much, and
+        one below it can still be covered; a melody's note is the onset's top."""
+        if fit.before is None or fit.leaps[0] is None or not self.join_guidance:
+            return None
+        pitches = torch.arange(128, dtype=torch.float32)
+        miss = ((pitches - fit.before).abs() - fit.leaps[0]).abs()
+        if fit.part == "melody":
+            return -self.join_guidance * miss, torch.zeros(128)
+        above = (pitches - fit.before - fit.leaps[0]).clamp(min=0)
+        return -self.join_guidance * above, -self.join_guidance * miss
+
+    @staticmethod
+    def _join(logits: torch.Tensor, grammars: list[MiddleGrammar], note: torch.Tensor,
+              end: torch.Tensor) -> torch.Tensor:
+        """Join guidance for the rows writing their first onset (see ``_join_offsets``)."""
+        for i, g in enumerate(grammars):
+            if g.in_first_onset() and not g.done:
+                logits[i, VOCAB.pitch0 : VOCAB.pitch0 + 128] += note
+                if g.notes_at_pos:  # what ends the onset: the next position, the bar's end, the end
+                    ending = logits[i, VOCAB.pos0 : VOCAB.pos0 + MAX_STEPS_PER_BAR]
+                    ending += end[g.pitch_floor]
+                    logits[i, [VOCAB.BAR, VOCAB.EOS]] += end[g.pitch_floor]
+        return logits
 
     def _density(self, logits: torch.Tensor, grammars: list[MiddleGrammar], per_step: float,
                  notes: slice) -> torch.Tensor:

@@ -120,3 +120,7 @@ class KVCache:
         self.v[:, :, self.length : end] = v
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]
+
+    def repeat(self, batch: int) -> None:
+        """Copy a one-row cache to ``batch`` rows."""
+        self.k, self.v = self.k.repeat(batch, 1, 1, 1), self.v.repeat(batch, 1, 1, 1)
