@@ -2,11 +2,11 @@
 
     .venv/bin/python -m training.generator_joins --work build/generator
 
-Cuts gaps in every training melody and piano part as the infilling model's training does (1 to 8 bars, a quarter of
-them off the bar line), reads the top voices of the 4 bars each side and fits least-absolute-deviations
-models of the true leaps at the start and end joins per part, writing models/generator/joins.json. Prints the
-mean absolute error in semitones on the validation parts next to copying the bar before the gap and the
-usual leap. Takes about half a minute.
+Cuts gaps in every training melody and piano part as the infilling model's training does (1 to 8
+bars, a quarter of them off the bar line), reads the top voices of the 4 bars each side and fits
+least-absolute-deviations models of the true leaps at the start and end joins per part, writing
+models/generator/joins.json. Prints the mean absolute error in semitones on the validation parts next
+to copying the bar before the gap and the usual leap. Takes about half a minute.
 """
 
 from __future__ import annotations
