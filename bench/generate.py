@@ -7,7 +7,7 @@ and every system fills each once: 150 gaps per kind and length.
 
 Systems:
   reascribe      the shipped model with the product's defaults: prefix and suffix in (Infiller.fill,
-                 temperature 0.8, density 1; density, key, groove and join guidance and candidates ranked by
+                 temperature 0.8, density 1; density, key, class, groove and join guidance and candidates ranked by
                  how well they fit the context; chosen with --split validation);
   continuation   the same sampler with the suffix removed: guidance and ranking read only what comes
                  before the gap (a unidirectional continuation);
@@ -31,8 +31,8 @@ join err compare with the true middle, which neither guidance nor ranking ever s
 Timing: Infiller.fill of 4 and 8 bars (one variation and three), median of several gaps, on this machine.
 
 Usage: python bench/generate.py [--parts N] [--repeats R] [--seed S] [--split validation] [--checkpoint PT]
-       [--temperature T] [--guidance G] [--pace-guidance P] [--key-guidance K] [--groove-guidance R]
-       [--stack-guidance A] [--join-guidance J] [--candidates C]
+       [--temperature T] [--guidance G] [--pace-guidance P] [--key-guidance K] [--class-guidance L]
+       [--groove-guidance R] [--stack-guidance A] [--join-guidance J] [--candidates C]
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--pace-guidance", type=float, help="pace guidance (default: the shipped setting)")
     parser.add_argument("--key-guidance", type=float, help="key guidance (default: the shipped setting)")
     parser.add_argument("--groove-guidance", type=float, help="groove guidance (default: the shipped setting)")
+    parser.add_argument("--class-guidance", type=float, help="class guidance (default: the shipped setting)")
     parser.add_argument("--stack-guidance", type=float, help="stack guidance (default: the shipped setting)")
     parser.add_argument("--join-guidance", type=float, help="join guidance (default: the shipped setting)")
     parser.add_argument("--candidates", type=int, help="candidates per variation (default: the shipped setting)")
@@ -149,7 +150,8 @@ def main() -> None:
     infiller = Infiller(args.checkpoint) if args.checkpoint else Infiller()
     if args.guidance is not None:
         infiller.density_guidance = args.guidance
-    for name in ("pace_guidance", "key_guidance", "groove_guidance", "stack_guidance", "join_guidance", "candidates"):
+    for name in ("pace_guidance", "key_guidance", "class_guidance", "groove_guidance", "stack_guidance",
+                 "join_guidance", "candidates"):
         if getattr(args, name) is not None:
             setattr(infiller, name, getattr(args, name))
     rng = np.random.default_rng(args.seed)
@@ -158,10 +160,10 @@ def main() -> None:
     data = "POP909 751-800, Groove MIDI test rows" if args.split == "test" else "POP909 741-750, Groove MIDI validation"
     print(f"# reascribe generate bench\n\nData: {data}; temperature {args.temperature}, density guidance "
           f"{infiller.density_guidance}, pace guidance {infiller.pace_guidance}, key guidance "
-          f"{infiller.key_guidance}, groove guidance {infiller.groove_guidance}, stack guidance "
-          f"{infiller.stack_guidance}, join guidance {infiller.join_guidance}, {infiller.candidates} candidates "
-          f"per fill; {args.parts} parts per kind at "
-          f"most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
+          f"{infiller.key_guidance}, class guidance {infiller.class_guidance}, groove guidance "
+          f"{infiller.groove_guidance}, stack guidance {infiller.stack_guidance}, join guidance "
+          f"{infiller.join_guidance}, {infiller.candidates or 'default'} candidates per fill; "
+          f"{args.parts} parts per kind at most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
           f"Setup {time.perf_counter() - started:.0f} s.")
     for kind, parts in by_kind.items():
         scores: dict = {}  # (measure, bars) -> system -> list

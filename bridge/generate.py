@@ -19,7 +19,6 @@ from reascribe.tempo import TempoMap
 
 PARTS = ("auto", "drums", "melodic")
 DRUM_CHANNEL = 10
-MAX_CONTEXT_BARS = 4  # the model reads this many bars each side of the gap
 POLYPHONY_SHARE = 0.15  # a part whose notes overlap this often is keys, not a single line
 
 
@@ -53,7 +52,9 @@ class Grid:
 
 
 def grid_for(tempo_map: TempoMap, start_s: float) -> Grid:
-    """The bar grid around ``start_s``, with its origin ``MAX_CONTEXT_BARS`` + 1 bars before the gap's bar."""
+    """The bar grid around ``start_s``, with its origin one bar before the first bar the generator reads."""
+    from reascribe.models.generator.context import READ_BARS
+
     segments = tempo_map.segments
     i = max(j for j, s in enumerate(segments) if s.time_s <= start_s or j == 0)
     while i > 0 and (segments[i - 1].num, segments[i - 1].denom) == (segments[i].num, segments[i].denom):
@@ -66,7 +67,7 @@ def grid_for(tempo_map: TempoMap, start_s: float) -> Grid:
     bar_qn = steps / 4
     meter_qn = tempo_map.time_to_qn(seg.time_s)
     bars_before = math.floor((tempo_map.time_to_qn(start_s) - meter_qn) / bar_qn + 1e-9)
-    origin = meter_qn + (bars_before - MAX_CONTEXT_BARS - 1) * bar_qn
+    origin = meter_qn + (bars_before - READ_BARS - 1) * bar_qn
     return Grid(origin, int(steps))
 
 

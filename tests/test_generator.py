@@ -324,6 +324,22 @@ def test_guidance_keeps_an_untrained_model_in_key_and_in_the_groove():
         assert fill and all((n.onset % 16, n.pitch) in {(0, 0), (4, 1), (8, 0), (12, 1)} for n in fill)
 
 
+def test_class_guidance_plays_the_harmony_of_the_bars_a_phrase_away():
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4))  # C F G Am, one bar each, over and over
+    notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 4][i % 3], 4, 80) for b in range(20) for i in range(4)]
+    gap = Gap(8 * 16, 10 * 16, 16)  # bars 8 (C) and 9 (F); the notes there are replaced, never read
+    notes = [n for n in notes if not gap.start <= n.onset < gap.end]
+    notes += [GridNote(gap.start + i, 61 + i % 5, 1, 80) for i in range(32)]
+    fit = read_context(notes, gap, "melody")
+    assert set(np.flatnonzero(fit.bar_classes[0])) == {0, 4, 7} and set(np.flatnonzero(fit.bar_classes[1])) == {0, 5, 9}
+    infiller = random_infiller()
+    infiller.class_guidance, infiller.key_guidance = 40.0, 0.0
+    for fill in infiller.fill(notes, gap, "melody", variations=3, temperature=1.5, seed=3):
+        assert fill
+        for n in fill:
+            assert n.pitch % 12 in chords[n.onset // 16 % 4]
+
+
 def test_join_guidance_leaps_into_the_gap_as_the_join_model_asks():
     gap = Gap(4 * 16, 6 * 16, 16)
     grammar = MiddleGrammar(gap, "piano")

@@ -2,9 +2,10 @@
 and density.
 
 Used twice by ``Infiller.fill``: as soft guidance while sampling (pitches outside the key cost
-likelihood, the context's rhythm and groove steer where notes go) and to rank the sampled candidates by
-how well they fit the context (``Context.cost``). Only the context is read, never the notes being
-replaced.
+likelihood, the pitch classes of the bars a phrase away steer which notes are played, the context's
+rhythm and groove where they go) and to rank the sampled candidates by how well they fit the context
+(``Context.cost``). Only the context is read, never the notes being replaced: the 4 bars each side the
+model reads, and for pitch classes the bars up to 8 away.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from reascribe.models.generator import joins
 from reascribe.models.generator.vocab import Gap, GridNote, notes_per_beat
 
 CONTEXT_BARS = 4  # bars of context each side, as the model reads them
+# Songs repeat their harmony in phrases of 4 and 8 bars: the bars this far from each bar of the gap say
+# more about its pitch classes than the bars around it (on the training parts' gaps of 1 / 2 / 4 bars, the
+# pitch-class distance of their histogram to the gap's was 0.36 / 0.25 / 0.19 for piano, against 0.44 /
+# 0.29 / 0.21 for the 4 bars each side; melodies alike). Drum patterns hold across the context, so drums
+# keep the context's histogram.
+PHRASE_BARS = (4, 8)
+READ_BARS = max(PHRASE_BARS)  # bars each side a fill reads
+# Weight of the class misfit in Context.cost (chosen on the validation split from 1 / 2 / 3: 3 bought
+# piano pitch classes 0.01 closer to the truth's than 2, at 0.1 semitone more join error).
+CLASS_WEIGHT = 2.0
 N_DRUM = 9
 MAX_STACK = 8  # notes at one onset that stacking() tells apart
 # Krumhansl-Kessler key profiles.
@@ -61,6 +72,14 @@ def class_histogram(notes: list[GridNote], drums: bool) -> np.ndarray:
     return h / h.sum() if h.sum() else h
 
 
+def phrase_histogram(notes: list[GridNote], gap: Gap, bars: range | None = None) -> np.ndarray:
+    """Pitch-class histogram of the bars ``PHRASE_BARS`` before and after each of ``bars`` (default: the
+    gap's), outside the gap."""
+    spb, gap_bars = gap.steps_per_bar, range(gap.first_bar, gap.first_bar + gap.n_bars)
+    phrase = {b + side * k for b in bars or gap_bars for k in PHRASE_BARS for side in (-1, 1)} - set(gap_bars)
+    return class_histogram([n for n in notes if n.onset // spb in phrase], False)
+
+
 def groove(notes: list[GridNote], bars: list[int], steps_per_bar: int) -> np.ndarray:
     """Mean (drum class x step) hits per bar over ``bars``."""
     pattern = np.zeros((N_DRUM, steps_per_bar))
@@ -98,7 +117,8 @@ class Context:
     part: str
     density: float  # notes per beat the fill aims for
     scale: frozenset[int]  # the context's key (pitched parts; empty when unknown)
-    classes: np.ndarray  # class_histogram of the context
+    classes: np.ndarray  # pitch classes the fill aims for: phrase_histogram (drums: the context's classes)
+    bar_classes: np.ndarray  # pitched parts: the same for each bar of the gap (bars, 12)
     pattern: np.ndarray  # drums: groove of the context bars
     onsets: np.ndarray  # rhythm of the context bars
     stack: np.ndarray  # stacking of the context's onsets
@@ -114,7 +134,7 @@ class Context:
         if not fill:
             return cost + 1.0
         if self.classes.any():
-            cost += 0.5 * float(np.abs(class_histogram(fill, drums) - self.classes).sum())
+            cost += CLASS_WEIGHT * 0.5 * float(np.abs(class_histogram(fill, drums) - self.classes).sum())
         bars, spb = range(gap.first_bar, gap.first_bar + gap.n_bars), gap.steps_per_bar
         if drums:
             return cost + float(np.mean([1 - cosine(groove(fill, [b], spb), self.pattern) for b in bars]))
@@ -131,8 +151,8 @@ class Context:
 
 
 def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.0) -> Context:
-    """The context of ``gap`` (up to 4 bars each side); ``density`` scales the notes per beat predicted
-    from it."""
+    """The context of ``gap`` (up to 4 bars each side, and for pitch classes the bars ``PHRASE_BARS``
+    away); ``density`` scales the notes per beat predicted from it."""
     spb = gap.steps_per_bar
     lo = max(0, (gap.first_bar - CONTEXT_BARS) * spb)
     hi = (gap.first_bar + gap.n_bars + CONTEXT_BARS) * spb
@@ -143,12 +163,20 @@ def read_context(notes: list[GridNote], gap: Gap, part: str, density: float = 1.
     after_end = max((n.onset // spb + 1 for n in after), default=0)
     bars = [*range(lo // spb, gap.first_bar), *range(gap.first_bar + gap.n_bars, after_end)]
     line_before, line_after = top_voice(before), top_voice(after)
+    classes, bar_classes = class_histogram(before + after, drums), np.zeros((gap.n_bars, 12))
+    if not drums:
+        phrase = phrase_histogram(notes, gap)
+        classes = phrase if phrase.any() else classes
+        gap_bars = range(gap.first_bar, gap.first_bar + gap.n_bars)
+        by_bar = (phrase_histogram(notes, gap, range(b, b + 1)) for b in gap_bars)
+        bar_classes = np.array([h if h.any() else classes for h in by_bar])
     return Context(
         gap=gap,
         part=part,
         density=fill_density.predict(notes, gap, part) * density,
         scale=frozenset() if drums else key_scale(before + after),
-        classes=class_histogram(before + after, drums),
+        classes=classes,
+        bar_classes=bar_classes,
         pattern=groove(before + after, bars, spb) if drums else np.zeros((N_DRUM, spb)),
         onsets=rhythm(before + after, bars, spb),
         stack=stacking(before + after),
