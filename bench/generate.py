@@ -59,6 +59,7 @@ GAP_BARS = (1, 2, 4)
 DEFAULT_TEMPERATURE = FillOptions().temperature  # the product's default
 CONTEXT_BARS = 4
 SYSTEMS = ("reascribe", "continuation", "n-gram", "copy bar")
+BOOTSTRAP = 1000  # resamples of the gaps for each ratio's interval
 LOWER_IS_BETTER = {"NLL": True, "PC dist": True, "density err": True, "out-of-key": True, "join err": True,
                    "groove sim": False}
 
@@ -166,7 +167,7 @@ def main() -> None:
           f"{args.parts} parts per kind at most, gaps of {', '.join(map(str, GAP_BARS))} bars, seed {args.seed}. "
           f"Setup {time.perf_counter() - started:.0f} s.")
     for kind, parts in by_kind.items():
-        scores: dict = {}  # (measure, bars) -> system -> list
+        scores: dict = {}  # (measure, bars) -> system -> {gap index: value}
         for i, (part, gap) in enumerate(cases(parts, rng, args.repeats)):
             notes, seed = part.notes, args.seed * 1000 + i
             truth = [n for n in notes if gap.start <= n.onset < gap.end]
@@ -183,11 +184,11 @@ def main() -> None:
                    "n-gram": ngram.nll(notes, gap, kind, truth)}
             if all(math.isfinite(v[0]) for v in nll.values()):
                 for system, (nats, count) in nll.items():
-                    scores.setdefault(("NLL", gap.n_bars), {}).setdefault(system, []).append((nats, count))
+                    scores.setdefault(("NLL", gap.n_bars), {}).setdefault(system, {})[i] = (nats, count)
             for system, fill in fills.items():
                 for name, value in measures(fill, truth, notes, gap, kind).items():
-                    scores.setdefault((name, gap.n_bars), {}).setdefault(system, []).append(value)
-        print_table(kind, len(parts), scores)
+                    scores.setdefault((name, gap.n_bars), {}).setdefault(system, {})[i] = value
+        print_table(kind, len(parts), scores, np.random.default_rng(args.seed))
     if args.no_timing:
         return
     print("\n## Time to fill (Infiller.fill, one sampling thread, median over parts)\n")
@@ -198,30 +199,51 @@ def main() -> None:
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
 
 
-def mean(values: list) -> float:
+def mean(values) -> float:
+    values = list(values)
     if values and isinstance(values[0], tuple):  # NLL: total nats / total tokens
         return sum(v[0] for v in values) / max(1, sum(v[1] for v in values))
     return float(np.mean(values))
 
 
-def print_table(kind: str, n_parts: int, scores: dict) -> None:
+def resampled_means(by_gap: dict, draws: np.ndarray, gaps: list) -> np.ndarray:
+    """The measure's mean over each row of ``draws`` (indices into ``gaps``; gaps without it are skipped)."""
+    if isinstance(next(iter(by_gap.values())), tuple):  # NLL: total nats / total tokens
+        nats = np.array([by_gap.get(g, (0.0, 0))[0] for g in gaps], dtype=float)
+        tokens = np.array([by_gap.get(g, (0.0, 0))[1] for g in gaps], dtype=float)
+        return nats[draws].sum(axis=1) / np.maximum(1, tokens[draws].sum(axis=1))
+    values = np.array([by_gap.get(g, np.nan) for g in gaps], dtype=float)
+    return np.nanmean(values[draws], axis=1)
+
+
+def print_table(kind: str, n_parts: int, scores: dict, rng: np.random.Generator) -> None:
     print(f"\n## {kind} ({n_parts} parts)\n")
     print("| measure | gap bars | n | reascribe | continuation | n-gram | copy bar | truth "
-          "| best baseline / reascribe |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| best baseline / reascribe | 90% interval |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (name, bars), by_system in sorted(scores.items()):
-        values = {s: mean(v) for s, v in by_system.items() if v}
+        values = {s: mean(v.values()) for s, v in by_system.items() if v}
         cells = [f"{values[s]:.3f}" if s in values else "-" for s in (*SYSTEMS, "truth")]
-        baselines = [values[s] for s in SYSTEMS[1:] if s in values]
+        baselines = {s: values[s] for s in SYSTEMS[1:] if s in values}
         ours = values.get("reascribe")
-        ratio = "-"
+        ratio = interval = "-"
         if baselines and ours:
-            best = min(baselines) if LOWER_IS_BETTER[name] else max(baselines)
-            ratio = f"{(best / ours if LOWER_IS_BETTER[name] else ours / best):.2f}"
+            lower = LOWER_IS_BETTER[name]
+            best = (min if lower else max)(baselines, key=baselines.get)
+            ratio = f"{(values[best] / ours if lower else ours / values[best]):.2f}"
+            # Paired bootstrap over the gaps: both systems are scored on the same resampled gaps.
+            gaps = sorted(set(by_system["reascribe"]) | set(by_system[best]))
+            draws = rng.integers(0, len(gaps), (BOOTSTRAP, len(gaps)))
+            a, b = resampled_means(by_system["reascribe"], draws, gaps), resampled_means(by_system[best], draws, gaps)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = b / a if lower else a / b
+            lo, hi = np.nanpercentile(ratios, [5, 95])
+            interval = f"{lo:.2f}-{hi:.2f}"
         n = len(by_system.get("reascribe", []))
-        print(f"| {name} | {bars} | {n} | " + " | ".join(cells) + f" | {ratio} |")
+        print(f"| {name} | {bars} | {n} | " + " | ".join(cells) + f" | {ratio} | {interval} |")
     print("\nratio > 1: reascribe is better than the best baseline (lower-is-better measures: baseline / reascribe;"
-          " groove sim: reascribe / baseline).")
+          " groove sim: reascribe / baseline). 90% interval: of that ratio, over the gaps resampled "
+          f"{BOOTSTRAP} times (paired); an interval across 1 is a tie at this many gaps.")
 
 
 if __name__ == "__main__":
