@@ -16,7 +16,7 @@ from reascribe import midi_out
 from reascribe.errors import RequestError
 from reascribe.events import Events, NoteEvent
 from reascribe.generate import FillOptions, detect_part, fill_gap
-from reascribe.models.generator.context import key_scale, read_context, top_voice
+from reascribe.models.generator.context import class_histogram, key_scale, read_context, repeat_histograms, top_voice
 from reascribe.models.generator.grammar import MiddleGrammar
 from reascribe.models.generator.infill import GuidanceTable, Infiller
 from reascribe.models.generator.network import Config, InfillNet
@@ -324,20 +324,37 @@ def test_guidance_keeps_an_untrained_model_in_key_and_in_the_groove():
         assert fill and all((n.onset % 16, n.pitch) in {(0, 0), (4, 1), (8, 0), (12, 1)} for n in fill)
 
 
-def test_class_guidance_plays_the_harmony_of_the_bars_a_phrase_away():
-    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4))  # C F G Am, one bar each, over and over
-    notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 4][i % 3], 4, 80) for b in range(20) for i in range(4)]
-    gap = Gap(8 * 16, 10 * 16, 16)  # bars 8 (C) and 9 (F); the notes there are replaced, never read
+def test_class_guidance_plays_the_harmony_where_the_song_repeats():
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2))  # C F G, one bar each: a 3-bar cycle, not a 4- or 8-bar phrase
+    notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 3][i % 3], 4, 80) for b in range(24) for i in range(4)]
+    gap = Gap(9 * 16, 11 * 16, 16)  # bars 9 (C) and 10 (F); the notes there are replaced, never read
     notes = [n for n in notes if not gap.start <= n.onset < gap.end]
     notes += [GridNote(gap.start + i, 61 + i % 5, 1, 80) for i in range(32)]
     fit = read_context(notes, gap, "melody")
-    assert set(np.flatnonzero(fit.bar_classes[0])) == {0, 4, 7} and set(np.flatnonzero(fit.bar_classes[1])) == {0, 5, 9}
+    assert set(np.flatnonzero(fit.bar_classes[0] > 0.01)) == {0, 4, 7}
+    assert set(np.flatnonzero(fit.bar_classes[1] > 0.01)) == {0, 5, 9}
+    assert set(np.flatnonzero(fit.classes > 0.01)) == {0, 4, 5, 7, 9}
     infiller = random_infiller()
     infiller.class_guidance, infiller.key_guidance = 40.0, 0.0
     for fill in infiller.fill(notes, gap, "melody", variations=3, temperature=1.5, seed=3):
         assert fill
         for n in fill:
-            assert n.pitch % 12 in chords[n.onset // 16 % 4]
+            assert n.pitch % 12 in chords[n.onset // 16 % 3]
+
+
+def test_repeats_read_only_what_is_known_and_give_way_without_notes_next_to_the_gap():
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2))
+    notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 3][i % 3], 4, 80) for b in range(24) for i in range(4)]
+    gap = Gap(9 * 16, 11 * 16, 16)
+    before = [n for n in notes if n.onset < gap.start]  # a continuation: the bars before alone still repeat
+    whole, by_bar = repeat_histograms(before, gap)
+    assert set(np.flatnonzero(by_bar[0] > 0.01)) == {0, 4, 7} and set(np.flatnonzero(by_bar[1] > 0.01)) == {0, 5, 9}
+    assert whole.sum() == pytest.approx(1.0)
+    early = [n for n in notes if n.onset < 6 * 16]  # nothing in the 2 bars before the gap, nothing after
+    assert repeat_histograms(early, gap) is None
+    fit = read_context(early, gap, "melody")  # so the pitch classes of the 4 bars each side are the target
+    context = class_histogram([n for n in early if n.onset >= 5 * 16], False)
+    assert np.allclose(fit.classes, context) and np.allclose(fit.bar_classes, context)
 
 
 def test_join_guidance_leaps_into_the_gap_as_the_join_model_asks():

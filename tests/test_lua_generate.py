@@ -63,18 +63,18 @@ def test_the_request_carries_the_notes_around_the_selection(fake, spool, keys):
     assert request.time_selection == GAP_S
     assert request.options == {"variations": 2, "temperature": 0.8, "density": 1.5}
     assert request.context.track_guid == track.guid and request.context.track == "Keys"
-    # The whole 8-bar item lies within the 9 bars read each side: everything but the gap.
+    # The whole 8-bar item lies within the 35 bars read each side: everything but the gap.
     assert len(request.context.notes) == 24 and set(request.context.channels) == {1}
     assert request.context.notes[0].start_s == pytest.approx(0.0) and request.context.notes[0].pitch_midi == 60
     assert not fake.undo_log  # sending edits nothing
 
 
-def test_the_request_reads_nine_bars_each_side_for_the_phrases_around_the_gap(fake, spool):
+def test_the_request_reads_35_bars_each_side_to_find_where_the_song_repeats(fake, spool):
     track = fake.add_track("Keys")
     track.selected = True
-    # One note in the middle of each 2-second bar of a 20-bar item, none in the gap (6-10 s).
-    notes = [(b * 2 + 1.0, b * 2 + 1.5, 60 + b, 90) for b in range(20) if b not in (3, 4)]
-    midi_item_with_notes(fake, track, 0.0, 40.0, notes)
+    # One note in the middle of each 2-second bar of a 50-bar item, none in the gap (6-10 s).
+    notes = [(b * 2 + 1.0, b * 2 + 1.5, 60 + b % 40, 90) for b in range(50) if b not in (3, 4)]
+    midi_item_with_notes(fake, track, 0.0, 100.0, notes)
     fake.current.time_selection = GAP_S
     daemon = Spool(spool).create()
     daemon.write_daemon_heartbeat(queued=0, running=None)
@@ -83,7 +83,7 @@ def test_the_request_reads_nine_bars_each_side_for_the_phrases_around_the_gap(fa
 
     (name,) = daemon.inbox_names()
     read = [n.start_s for n in daemon.admit(name).context.notes]
-    assert read == [1.0, 3.0, 5.0] + [b * 2 + 1.0 for b in range(5, 14)]  # up to 28 s: 9 bars after the gap
+    assert read == [1.0, 3.0, 5.0] + [b * 2 + 1.0 for b in range(5, 40)]  # up to 80 s: 35 bars after the gap
 
 
 def test_without_a_time_selection_it_says_what_to_do(fake, spool, keys):

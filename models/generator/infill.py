@@ -5,7 +5,7 @@ joins), builds the prompt (prefix and suffix around the gap, the part, meter, ga
 target) and samples several candidates per variation in one batch through a KV cache, under
 ``MiddleGrammar`` and soft guidance: while a bar is short of the target density, ending it costs
 likelihood, and so do onsets off the density's pace; pitches outside the context's key cost likelihood,
-and so do pitch classes the song plays less at that point of its phrases; the groove of the context's
+and so do pitch classes the song plays less where it repeats that bar; the groove of the context's
 bars (where onsets fall, how many notes they hold, which drums play) steers where the next note goes
 (``GuidanceTable``). The candidates that fit the context best
 (``Context.cost``) are returned, as notes that start inside the gap and end by its end.
@@ -77,11 +77,13 @@ GROOVE_GUIDANCE = 2.0
 # fills' first leaps about 3 semitones from it).
 JOIN_GUIDANCE = 1.0
 # Class guidance: a pitch gains CLASS_GUIDANCE times the log of its class's share (+ CLASS_FLOOR) in the
-# bars a phrase away from the bar being written (Context.bar_classes), so fills play the harmony the song
-# plays at that point of its phrases (chosen as above from 0 / 0.5 / 1.0, with 8 candidates: 0.5 took
-# piano pitch classes from 0.531 / 0.425 / 0.325 to 0.519 / 0.407 / 0.324 at 1 / 2 / 4 bars).
-CLASS_GUIDANCE = 0.5
-CLASS_FLOOR = 0.05  # a class the phrase never plays loses about 1 nat to one with a share of 0.3
+# bars where the song repeats the bar being written (Context.bar_classes), so fills play the harmony the
+# song plays there (chosen as above from 0.5 / 0.75 / 1.0 / 2.0 for piano and 0.5 / 1.0 for melody: 1.0
+# took pitch classes from 0.348 / 0.314 / 0.285 to 0.330 / 0.306 / 0.292 for piano at 1 / 2 / 4 bars and
+# joins from 3.97 / 3.84 / 4.12 semitones to 3.95 / 3.91 / 3.97; melody pitch classes from 0.317 / 0.295 /
+# 0.281 to 0.295 / 0.278 / 0.266).
+CLASS_GUIDANCE = 1.0
+CLASS_FLOOR = 0.05  # a class the repeats never play loses about 2 nats to one with a share of 0.3
 GROOVE_FLOOR = 0.1  # added to those likelihoods, so nothing the context never does is ruled out
 # Fills sampled per variation wanted, the ones that fit the context best stay: 16 for gaps of up to 4
 # bars, 8 for longer ones, so an 8-bar fill stays within a second (on validation, 16 candidates against 8
@@ -295,7 +297,7 @@ class GuidanceTable:
     Whether a note comes next: after each note, writing another at the same position, the next onset's
     position and the bar's end gain ``groove`` times the log of their likelihood in the context's bars,
     less the likeliest choice's. Which note (``which``): pitches outside the key lose ``key`` nats, and
-    each pitch gains ``classes`` times the log share of its class in the bars a phrase away (``by_bar``,
+    each pitch gains ``classes`` times the log share of its class where the song repeats (``by_bar``,
     per bar of the piece being written, which starts at bar ``first_bar`` of the gap); drums
     are written in class order, so the next drum is c when the context's bars play c at that position
     and none of the classes between the last one written and c: it gains ``groove`` times the log of

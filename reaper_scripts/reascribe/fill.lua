@@ -12,8 +12,8 @@ local transcribe = require('reascribe.transcribe')
 
 local fill = {}
 
-fill.CONTEXT_BARS = 9 -- bars read each side: the generator reads 8 (songs repeat in phrases of 4 and 8 bars),
-                      -- one more covers a selection off the bar line
+fill.CONTEXT_BARS = 35 -- bars read each side: the generator reads 34 (it looks for where the song repeats
+                       -- the bars around the gap), one more covers a selection off the bar line
 local TITLE = 'reascribe'
 local MB_OK = 0
 local UNDO_STATE_ALL = -1
