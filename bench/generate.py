@@ -237,7 +237,7 @@ def print_table(kind: str, n_parts: int, scores: dict, rng: np.random.Generator)
             a, b = resampled_means(by_system["reascribe"], draws, gaps), resampled_means(by_system[best], draws, gaps)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratios = b / a if lower else a / b
-            lo, hi = np.nanpercentile(ratios, [5, 95])
+            lo, hi = np.nanpercentile(ratios, [5, 95], method="nearest")  # no interpolating into a 0 / 0 or x / 0
             interval = f"{lo:.2f}-{hi:.2f}"
         n = len(by_system.get("reascribe", []))
         print(f"| {name} | {bars} | {n} | " + " | ".join(cells) + f" | {ratio} | {interval} |")

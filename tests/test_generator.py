@@ -342,6 +342,21 @@ def test_class_guidance_plays_the_harmony_where_the_song_repeats():
             assert n.pitch % 12 in chords[n.onset // 16 % 3]
 
 
+def test_the_ranking_prefers_each_bar_in_the_harmony_of_its_repeats():
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2))
+    notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 3][i % 3], 4, 80) for b in range(24) for i in range(4)]
+    gap = Gap(9 * 16, 11 * 16, 16)  # bars 9 (C) and 10 (F)
+    fit = read_context([n for n in notes if not gap.start <= n.onset < gap.end], gap, "melody")
+
+    def fill(first, second):  # a C to start and end on, the bars' own notes between
+        pitches = [72, *first, *second, 72]
+        return [GridNote(gap.start + 6 * i, p, 4, 80) for i, p in enumerate(pitches)]
+
+    right, swapped = fill((64, 67), (65, 69)), fill((65, 69), (64, 67))
+    assert class_histogram(right, False).tolist() == class_histogram(swapped, False).tolist()
+    assert fit.cost(right) < fit.cost(swapped)
+
+
 def test_repeats_read_only_what_is_known_and_give_way_without_notes_next_to_the_gap():
     chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2))
     notes = [GridNote(b * 16 + 4 * i, 60 + chords[b % 3][i % 3], 4, 80) for b in range(24) for i in range(4)]
