@@ -87,7 +87,7 @@ CLASS_FLOOR = 0.05  # a class the repeats never play loses about 2 nats to one w
 GROOVE_FLOOR = 0.1  # added to those likelihoods, so nothing the context never does is ruled out
 # Fills sampled per variation wanted, the ones that fit the context best stay: 64 bars' worth (32 for a
 # 2-bar gap, 16 for 4 bars, 8 for 8), at most 32 candidates and 128 sampled bars in all, so an 8-bar
-# fill stays within a second and three 8-bar takes sample no more than they did with 16 candidates. On
+# fill takes about a second and three 8-bar takes sample no more than they did with 16 candidates. On
 # validation, 16 piano candidates against 8 brought pitch classes 0.01-0.02 closer to the truth's and
 # joins 0.1 semitone closer; 32 against 16 (with the per-bar class weight) brought the joins of 1-bar gaps
 # from 4.08 to 3.76 semitones and pitch classes from 0.303 / 0.290 to 0.291 / 0.289 at 1 / 2 bars.
