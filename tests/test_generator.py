@@ -226,20 +226,27 @@ def test_left_padded_rows_give_the_logits_of_their_prompt_alone():
         assert torch.allclose(got, want, atol=1e-5)
 
 
-def test_a_prompt_read_once_and_repeated_gives_every_row_its_own_continuation():
+def test_a_prompt_read_once_and_shared_gives_every_row_its_own_continuation():
     net = randomised_net()
     prompt, where, density = torch.randint(6, len(VOCAB), (8,)), somewhere(8), torch.tensor([3, 3])
-    step = torch.tensor([[[MIDDLE, 1]], [[MIDDLE, 1]]])
+    steps = [torch.tensor([[7], [9]]), torch.tensor([[11, 12], [13, 7]]), torch.tensor([[40], [41]])]
     with torch.inference_mode():
         once = net.new_caches(1)
         net(prompt[None], 8, where[None], density[:1], once)
         for cache in once:
-            cache.repeat(2)
-        got = net(torch.tensor([[7], [9]]), 8, step, density, once)[:, -1]
-        both = net.new_caches(2)
-        net(prompt.repeat(2, 1), 8, where.repeat(2, 1, 1), density, both)
-        want = net(torch.tensor([[7], [9]]), 8, step, density, both)[:, -1]
-    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got[0], got[1])
+            cache.share(2)
+        written = torch.empty((2, 0), dtype=torch.long)
+        for tokens in steps:  # single steps, and two tokens at once (causal among the rows' own)
+            at = torch.tensor([MIDDLE, 1]).repeat(2, tokens.shape[1], 1)
+            got = net(tokens, 8, at, density, once)
+            written = torch.cat([written, tokens], 1)
+            t = written.shape[1]
+            for row in range(2):  # each row read whole, without a cache
+                whole = torch.cat([prompt, written[row]])[None]
+                at_whole = torch.cat([where, torch.tensor([MIDDLE, 1]).repeat(t, 1)])[None]
+                want = net(whole, 8, at_whole, density[row : row + 1])[0, -tokens.shape[1] :]
+                assert torch.allclose(got[row], want, atol=1e-5)
+            assert not torch.allclose(got[0], got[1])
 
 
 def test_the_middle_sits_at_the_same_positions_whatever_the_prompt_length():

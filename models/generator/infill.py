@@ -216,7 +216,7 @@ class Infiller:
             caches = self.net.new_caches(1)  # read it once, then every row goes on from there
             logits = self.net(batch[:1], longest, where[:1], density[:1], caches)[:, -1].repeat(n, 1)
             for cache in caches:
-                cache.repeat(n)
+                cache.share(n)
         else:
             caches = self.net.new_caches(n)
             logits = self.net(batch, longest, where, density, caches, pad)[:, -1]
