@@ -465,22 +465,32 @@ def test_each_training_stage_stretches_the_schedule_to_its_end():
 
 
 
-def test_the_fill_density_reads_the_bars_next_to_the_gap_and_the_four_each_side():
+def test_the_fill_density_reads_the_bars_next_to_the_gap_the_four_each_side_and_a_phrase_away():
     from reascribe.models.generator import density
 
     spb = 16
-    # Bars 0-3: 4 notes each; bar 4 (the gap): 8 notes; bars 5-8: 2 notes each, the last in bar 8.
-    notes = [GridNote(b * spb + s, 60, 1, 80) for b in range(9) for s in range(0, 16, (4, 4, 4, 4, 2, 8, 8, 8, 8)[b])]
+    # Bar 0: 8 notes, bars 1-3: 4 each, bar 4 (the gap): 16, bars 5-12: 2 each, the last in bar 12.
+    per_bar = (8, 4, 4, 4, 16, *[2] * 8)
+    notes = [GridNote(b * spb + s, 60, 1, 80) for b, k in enumerate(per_bar) for s in range(0, 16, 16 // k)]
     gap = Gap(4 * spb, 5 * spb, spb)
-    assert density.features(notes, gap) == ([1.0, 0.5, 1.0, 0.5, 1.0], True)
-    assert density.features([n for n in notes if n.onset < gap.start], gap) == ([1.0, 1.0, 1.0], False)
+    # The span 4 bars away: bar 0 (2.0) and bar 8 (0.5); 8 bars away only bar 12 lies in the part.
+    assert density.features(notes, gap) == ([1.0, 0.5, 1.25, 0.5, 1.25, 0.5, 1.0], True)
+    # Before alone: bar 0 is 4 bars before; 8 bars before is outside the part, so the 4 bars before stand in.
+    before = [n for n in notes if n.onset < gap.start]
+    assert density.features(before, gap) == ([1.0, 1.25, 2.0, 1.25, 1.0], False)
+    # A span overlapping the gap is not read: 4 bars away from a 6-bar gap, the 4-bar spans stand in.
+    long_gap = Gap(4 * spb, 10 * spb, spb)
+    assert density.features(notes, long_gap)[0][4] == pytest.approx((1.25 + 0.5) / 2)
     # After the gap only what is there counts: one bar of 2 notes at the part's end is 0.5 per beat.
-    assert density.features(notes[:-6], gap)[0][3] == 0.5
+    assert density.features(notes[: -2 * 7], gap)[0][3] == 0.5
+    # A gap inside a bar with nothing after it is a continuation, though its bar goes on past the gap.
+    assert density.features(notes[:4], Gap(4, 8, spb))[1] is False
     assert density.predict([], gap, "melody") == density.EMPTY_CONTEXT
     for part in ("melody", "piano", "drums"):
-        both, before = density.coefficients()[part]["both"], density.coefficients()[part]["before"]
-        assert len(both) == 5 and len(before) == 3
-        assert density.predict(notes, gap, part) == pytest.approx(max(0.0, float(both @ [1.0, 0.5, 1.0, 0.5, 1.0])))
+        both, alone = density.coefficients()[part]["both"], density.coefficients()[part]["before"]
+        assert len(both) == 7 and len(alone) == 5
+        x = [1.0, 0.5, 1.25, 0.5, 1.25, 0.5, 1.0]
+        assert density.predict(notes, gap, part) == pytest.approx(max(0.0, float(both @ x)))
 
 
 def test_the_join_leaps_read_the_bars_each_side_of_the_gap():
@@ -520,3 +530,23 @@ def test_least_absolute_deviations_ignore_outliers():
     y[:40] += 10.0  # a tenth of the gaps far denser than their context
     assert fit_lad(x, y) == pytest.approx([0.7, 0.2], abs=0.03)
     assert np.linalg.lstsq(x, y, rcond=None)[0][1] > 0.8  # least squares is pulled away
+
+
+def test_the_density_model_reads_the_phrase_spans_only_where_they_lower_the_validation_error():
+    from training.generator_density import fit
+
+    def rows(seed: int, phrase_matters: bool) -> list:
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(400):
+            x = [*rng.uniform(0, 4, 6), 1.0]  # bar before, bar after, 4 bars each side, the phrase spans
+            truth = 0.5 * x[0] + (0.5 * x[4] if phrase_matters else 0.5 * x[1]) + rng.laplace(0, 0.1)
+            alone = [x[0], x[2], x[4], x[5], 1.0]
+            out.append((x, True, truth, (x[2] + x[3]) / 2, alone))
+        return out
+
+    weights, read = fit(rows(0, True), rows(1, True))
+    assert read == {"both": True, "before": True} and weights["both"][4] == pytest.approx(0.5, abs=0.05)
+    weights, read = fit(rows(0, False), rows(1, False))
+    assert read["both"] is False and list(weights["both"][4:6]) == [0.0, 0.0]
+    assert weights["both"][1] == pytest.approx(0.5, abs=0.05)

@@ -26,8 +26,9 @@ GAPS_PER_PART = 16
 PARTS = ("melody", "piano", "drums")
 
 
-def rows(parts: list, rng: np.random.Generator) -> dict[str, list[tuple[list[float], bool, float, float]]]:
-    """Per part kind: (features, anything after, true density, 4-bars-each-side mean) of random gaps."""
+def rows(parts: list, rng: np.random.Generator) -> dict[str, list[tuple[list[float], bool, float, float, list[float]]]]:
+    """Per part kind: (features, anything after, true density, 4-bars-each-side mean, features of the bars
+    before alone) of random gaps."""
     out: dict[str, list] = {k: [] for k in PARTS}
     for part in parts:
         for _ in range(GAPS_PER_PART):
@@ -39,27 +40,34 @@ def rows(parts: list, rng: np.random.Generator) -> dict[str, list[tuple[list[flo
                 continue  # an empty context: the default density, nothing to fit
             truth = notes_per_beat([n for n in part.notes if gap.start <= n.onset < gap.end], gap.end - gap.start)
             old = (x[2] + x[3]) / 2 if after else x[1]
-            out[part.kind].append((x, after, truth, old))
+            alone, _ = density.features([n for n in part.notes if n.onset < gap.start], gap)
+            out[part.kind].append((x, after, truth, old, alone))
     return out
 
 
-def before_only(x: list[float], after: bool) -> list[float]:
-    return [x[0], x[2], 1.0] if after else x
+def fit(train: list, valid: list) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+    """Weights per side (both sides read, the bars before alone), and per side whether the phrase spans
+    are read: they are where they lower the validation error, and weigh 0 where they do not."""
+    weights, phrase = {}, {}
+    for side, column, spans in (("both", 0, density.PHRASE_COLUMNS), ("before", 4, density.PHRASE_COLUMNS_BEFORE)):
+        x, y = [np.array([r[column] for r in data if side == "before" or r[1]]) for data in (train, valid)], \
+            [np.array([r[2] for r in data if side == "before" or r[1]]) for data in (train, valid)]
+        full = fit_lad(x[0], y[0])
+        kept = [i for i in range(x[0].shape[1]) if i not in spans]
+        without = np.zeros_like(full)
+        without[kept] = fit_lad(x[0][:, kept], y[0])
+        error = [float(np.mean(np.abs(np.maximum(0.0, x[1] @ w) - y[1]))) for w in (full, without)]
+        phrase[side] = error[0] < error[1]
+        weights[side] = full if phrase[side] else without
+    return weights, phrase
 
 
-def fit(data: list) -> dict[str, np.ndarray]:
-    y = np.array([r[2] for r in data])
-    both = [i for i, r in enumerate(data) if r[1]]
-    return {
-        "both": fit_lad(np.array([data[i][0] for i in both]), y[both]),
-        "before": fit_lad(np.array([before_only(r[0], r[1]) for r in data]), y),
-    }
-
-
-def errors(data: list, weights: dict[str, np.ndarray]) -> tuple[float, float, int]:
-    """(mean |error| of the model, of the old rule, gaps) over ``data``."""
+def errors(data: list, weights: dict[str, np.ndarray]) -> tuple[float, float, float, int]:
+    """(mean |error| of the model, of its bars-before model on every gap, of the old rule, gaps) over
+    ``data``."""
     model = [abs(max(0.0, float(np.dot(weights["both" if r[1] else "before"], r[0]))) - r[2]) for r in data]
-    return float(np.mean(model)), float(np.mean([abs(r[3] - r[2]) for r in data])), len(data)
+    alone = [abs(max(0.0, float(np.dot(weights["before"], r[4]))) - r[2]) for r in data]
+    return float(np.mean(model)), float(np.mean(alone)), float(np.mean([abs(r[3] - r[2]) for r in data])), len(data)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,15 +80,19 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     train = rows(generator_data.cached_split(args.work, "train"), rng)
     valid = rows(generator_data.cached_split(args.work, "validation"), rng)
-    weights = {kind: fit(train[kind]) for kind in PARTS}
-    print("| part | training gaps | validation gaps | validation error (notes/beat) | 4 bars each side |")
-    print("|---|---|---|---|---|")
+    fits = {kind: fit(train[kind], valid[kind]) for kind in PARTS}
+    weights = {kind: w for kind, (w, _) in fits.items()}
+    print("| part | training gaps | validation gaps | validation error (notes/beat) | bars before alone "
+          "| 4 bars each side | phrase spans read (both sides, before alone) |")
+    print("|---|---|---|---|---|---|---|")
     for kind in PARTS:
-        ours, old, n = errors(valid[kind], weights[kind])
-        print(f"| {kind} | {len(train[kind])} | {n} | {ours:.3f} | {old:.3f} |")
+        ours, alone, old, n = errors(valid[kind], weights[kind])
+        read = " / ".join("yes" if fits[kind][1][side] else "no" for side in ("both", "before"))
+        print(f"| {kind} | {len(train[kind])} | {n} | {ours:.3f} | {alone:.3f} | {old:.3f} | {read} |")
     args.out.write_text(json.dumps({
-        "features": {"both": ["bar before", "bar after", "4 bars before", "4 bars after", "1"],
-                     "before": ["bar before", "4 bars before", "1"]},
+        "features": {"both": ["bar before", "bar after", "4 bars before", "4 bars after", "span 4 bars away",
+                              "span 8 bars away", "1"],
+                     "before": ["bar before", "4 bars before", "span 4 bars before", "span 8 bars before", "1"]},
         "parts": {k: {side: [round(float(c), 5) for c in w] for side, w in weights[k].items()} for k in PARTS},
     }, indent=1) + "\n")
     print(f"wrote {args.out}")
