@@ -3,14 +3,16 @@
 ``CallAndResponse`` is the logic, driven by ``feed(message, now_s)`` and ``tick(now_s)`` with explicit
 times, so it runs on any mido port (tests use in-memory ports). A phrase ends after a beat of silence;
 its tempo comes from its onsets; the answer starts on the next bar line (counting bars from the
-phrase's first note) that leaves time to write it, and lasts ``answer_bars`` bars, continuing the
-phrase through the infilling model. Playing again cuts the answer short. ``run_session`` opens real or
-virtual ports through mido's rtmidi backend and says so in a sentence when the platform has none.
+phrase's first note) that leaves time to write it (an answer that took longer to write waits for the
+bar line after), and lasts ``answer_bars`` bars, continuing the phrase through the infilling model.
+Playing again cuts the answer short. ``run_session`` opens real or virtual ports through mido's rtmidi
+backend and says so in a sentence when the platform has none.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -113,13 +115,20 @@ class CallAndResponse:
         end_s = start_s + self.answer_bars * bar_s
         phrase = [NoteEvent(n.start_s - origin_s, n.end_s - origin_s, n.pitch_midi, n.velocity) for n in self.notes]
         tempo_map = TempoMap.constant(60.0 / beat_s, BEATS_PER_BAR, 4)
+        started = time.perf_counter()
         fill = fill_gap(self.infiller, phrase, tempo_map, start_s, end_s, self.options, self.channels)
+        ready_s = now_s + time.perf_counter() - started
+        # An answer written after its bar line began would start late and off the beat: it waits for the
+        # next bar line instead, so it stays in time.
+        late_bars = max(0, math.ceil((ready_s - origin_s - start_s) / bar_s))
+        shift_s = origin_s + late_bars * bar_s
         channel = self.channels[-1] - 1
-        log.info("answering %d notes at %.0f BPM with %d notes", len(phrase), 60 / beat_s, len(fill.variations[0]))
+        log.info("answering %d notes at %.0f BPM with %d notes%s", len(phrase), 60 / beat_s, len(fill.variations[0]),
+                 f", {late_bars} bar(s) later than planned: it took long to write" if late_bars else "")
         for n in fill.variations[0]:
             on = mido.Message("note_on", note=n.pitch_midi, velocity=n.velocity, channel=channel)
-            self.scheduled.append((origin_s + n.start_s, on))
-            self.scheduled.append((origin_s + n.end_s, mido.Message("note_off", note=n.pitch_midi, channel=channel)))
+            self.scheduled.append((shift_s + n.start_s, on))
+            self.scheduled.append((shift_s + n.end_s, mido.Message("note_off", note=n.pitch_midi, channel=channel)))
         self.scheduled.sort(key=lambda item: (item[0], item[1].type == "note_on"))
         self.notes, self.channels = [], []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import mido
 import mido.ports
 import pytest
@@ -75,6 +77,32 @@ def test_playing_again_cuts_the_answer_short():
     session.scheduled.append((9.0, mido.Message("note_off", note=70)))
     cut = session.feed(mido.Message("note_on", note=72, velocity=80), 3.1)
     assert cut and all(m.type == "note_off" for m in cut) and not session.scheduled
+
+
+class SlowInfiller:
+    """The model, taking ``delay_s`` longer to write (a busy machine)."""
+
+    def __init__(self, delay_s: float):
+        self.model, self.delay_s = Infiller(), delay_s
+
+    def fill(self, *args, **kwargs):
+        time.sleep(self.delay_s)
+        return self.model.fill(*args, **kwargs)
+
+
+@pytest.mark.parametrize("delay_s, first_bar", [(0.0, 2), (0.8, 3)])
+def test_an_answer_written_after_its_bar_line_waits_for_the_next_one(delay_s, first_bar):
+    session = CallAndResponse(SlowInfiller(delay_s), answer_bars=1, options=FillOptions(variations=1, seed=2))
+    for t, msg in phrase():
+        session.feed(msg, t)
+    bar_s = 4 * BEAT_S
+    # At 4.2 s the next bar line 0.25 s away is 4.8 s (bar 2): writing the answer for longer than 0.6 s
+    # would start it late and off the beat, so it moves to bar 3, its notes where they were in their bar.
+    session.tick(4.2)
+    ons = [t for t, m in session.scheduled if m.type == "note_on"]
+    assert ons and min(ons) >= first_bar * bar_s - 1e-6 and max(ons) < (first_bar + 1) * bar_s
+    step_s = BEAT_S / 4
+    assert all(abs(t / step_s - round(t / step_s)) < 1e-6 for t in ons)
 
 
 def test_without_a_midi_system_it_says_so_in_a_sentence():
