@@ -39,6 +39,25 @@ def test_spectrogram_chunks_do_not_change_the_result():
     np.testing.assert_allclose(features.spectrogram(x, chunk_frames=37), features.spectrogram(x), rtol=1e-5, atol=1e-5)
 
 
+def test_the_second_channel_keeps_hits_and_drops_sustained_sound():
+    sr = features.SAMPLE_RATE
+    t = np.arange(3 * sr) / sr
+    x = 0.3 * np.sin(2 * np.pi * 220 * t)  # a held note
+    hit = int(1.5 * sr)
+    x[hit : hit + 441] += np.random.default_rng(0).standard_normal(441) * np.exp(-np.arange(441) / 80)  # a click
+    spec = features.spectrogram(x)
+    net_in = features.network_input(spec)
+    assert net_in.shape == (len(spec), 2, features.n_bands())
+    np.testing.assert_array_equal(net_in[:, 0], spec)
+    tone_band = spec[50].argmax()
+    steady = np.r_[20:130, 170:280]  # away from the click and the file's ends
+    assert np.abs(net_in[steady, 1, tone_band]).max() < 0.05 * spec[steady, tone_band].min()
+    click_frame = hit // features.HOP
+    high = features.filterbank().argmax(axis=0) * sr / features.N_FFT > 4000
+    assert net_in[click_frame, 1, high].mean() > 0.5 * spec[click_frame, high].mean() > 0
+    assert features.network_input(np.zeros((0, features.n_bands()))).shape == (0, 2, features.n_bands())
+
+
 def test_pick_peaks_threshold_gap_plateau_and_refinement():
     a = np.zeros(40)
     a[5] = 0.9  # clean peak
@@ -98,6 +117,13 @@ def _checkpoint(path, **changes):
 def test_a_checkpoint_for_other_classes_is_refused(tmp_path):
     with pytest.raises(ModelError, match="does not match"):
         DrumTranscriber(checkpoint=_checkpoint(tmp_path / "m.pt", classes=["kick"]))
+
+
+def test_a_checkpoint_that_reads_the_spectrogram_alone_is_refused(tmp_path):
+    net = DrumNet(features.n_bands(), len(CLASSES), channels=1)
+    config = {k: v for k, v in net.config.items() if k != "channels"}  # as written before the second channel
+    with pytest.raises(ModelError, match="does not match"):
+        DrumTranscriber(checkpoint=_checkpoint(tmp_path / "m.pt", weights=net.state_dict(), config=config))
 
 
 def test_activations_cover_every_frame_across_chunks(tmp_path, monkeypatch):

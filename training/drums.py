@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("build/drums"), help="data and checkpoints")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--versions", type=int, default=2, help="renders of each training row")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: one per core)")
     parser.add_argument("--data-only", action="store_true")
     args = parser.parse_args(argv)

@@ -32,7 +32,10 @@ N_CLASSES = len(CLASSES)
 class Shard:
     def __init__(self, path: Path):
         data = np.load(path)
-        self.features = data["features"]
+        spec, bounds = data["features"], data["starts"]  # each render's background is its own
+        self.features = np.concatenate(
+            [features.network_input(spec[a:b]).astype(np.float16) for a, b in zip(bounds[:-1], bounds[1:])]
+        )
         n = len(self.features)
         self.target = np.zeros((n, N_CLASSES), np.float16)
         self.velocity = np.zeros((n, N_CLASSES), np.float16)

@@ -3,6 +3,9 @@
 As in the drum transcription literature (Vogl et al. 2017, Southall et al. 2017): a 2048-point STFT
 (46 ms) every 10 ms, pooled by triangular filters 12 per octave from 30 Hz to 16 kHz (filters that
 would fall between two FFT bins are merged, so the low octaves have fewer bands), then log(1 + 1000 x).
+The network reads two channels: that spectrogram, and the spectrogram less its running median over
+±0.5 s per band. The median follows sustained sound (bass, pads, held guitar chords) but not hits, so
+the second channel shows the network what stands out of the accompaniment.
 Written with numpy and scipy alone so the product and the training data share one exact definition.
 """
 
@@ -12,6 +15,7 @@ import functools
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 SAMPLE_RATE = 44100
 FPS = 100
@@ -20,6 +24,9 @@ N_FFT = 2048
 BANDS_PER_OCTAVE = 12
 F_MIN, F_MAX = 30.0, 16000.0
 LOG_MUL = 1000.0
+INPUT_CHANNELS = 2  # network_input: the spectrogram, and the spectrogram less its background
+MEDIAN_STRIDE = 4  # the running median is taken on every 4th frame and interpolated: 25x cheaper
+MEDIAN_FRAMES = 25  # strided frames in the median: ±0.5 s
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,3 +70,22 @@ def spectrogram(samples: np.ndarray, chunk_frames: int = 2000) -> np.ndarray:
         mag = np.abs(scipy.fft.rfft(frames, axis=1)) * scale
         out[start:stop] = np.log1p(LOG_MUL * (mag @ fb))
     return out
+
+
+def background(spec: np.ndarray) -> np.ndarray:
+    """Each band's running median over ±0.5 s, (frames, bands) float32."""
+    spec = np.asarray(spec, np.float32)
+    if not len(spec):
+        return spec.copy()
+    coarse = scipy.ndimage.median_filter(spec[::MEDIAN_STRIDE], size=(MEDIAN_FRAMES, 1), mode="nearest")
+    pos = np.arange(len(spec)) / MEDIAN_STRIDE
+    lo = np.minimum(pos.astype(int), len(coarse) - 1)
+    hi = np.minimum(lo + 1, len(coarse) - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    return coarse[lo] * (1 - w) + coarse[hi] * w
+
+
+def network_input(spec: np.ndarray) -> np.ndarray:
+    """(frames, INPUT_CHANNELS, bands) float32: the spectrogram and the spectrogram less its background."""
+    spec = np.asarray(spec, np.float32)
+    return np.stack([spec, spec - background(spec)], axis=1)

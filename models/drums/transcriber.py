@@ -72,18 +72,23 @@ class DrumTranscriber:
 
     def __init__(self, num_threads: int | None = None, checkpoint: Path = CHECKPOINT):
         state = load_checkpoint(checkpoint, "drum model")
-        if tuple(state["classes"]) != CLASSES or state["n_bands"] != features.n_bands():
+        config = state["config"]
+        if (
+            tuple(state["classes"]) != CLASSES
+            or state["n_bands"] != features.n_bands()
+            or config.get("channels", 1) != features.INPUT_CHANNELS  # older models read the spectrogram alone
+        ):
             raise ModelError(f"The drum model {checkpoint} does not match this version of reascribe; reinstall it.")
         if num_threads:
             torch.set_num_threads(num_threads)
-        self.net = DrumNet(**state["config"])
+        self.net = DrumNet(**config)
         self.net.load_state_dict(state["weights"])
         self.net.eval()
         self.thresholds = np.asarray(state["thresholds"], np.float64)
 
     def activations(self, samples: np.ndarray, progress: Callable[[float, str], None]) -> tuple[np.ndarray, np.ndarray]:
         """Onset probabilities and velocities, (frames, classes) each, for mono audio at 44.1 kHz."""
-        spec = features.spectrogram(samples)
+        spec = features.network_input(features.spectrogram(samples))
         total = len(spec)
         onset = np.zeros((total, len(CLASSES)), np.float32)
         velocity = np.zeros_like(onset)
