@@ -40,7 +40,9 @@ class DrumNet(nn.Module):
         pooled = n_bands // 3 // 3
         self.project = nn.Sequential(nn.Conv1d(32 * pooled, width, 1), nn.BatchNorm1d(width), nn.ReLU())
         self.temporal = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(width, width, 3, padding=d, dilation=d), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(0.1))
+            nn.Sequential(
+                nn.Conv1d(width, width, 3, padding=d, dilation=d), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(0.1)
+            )
             for d in dilations
         )
         self.onset = nn.Conv1d(width, n_classes, 1)
