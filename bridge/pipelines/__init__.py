@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from reascribe.audio import AudioSection
-from reascribe.errors import RequestError
+import numpy as np
+import soxr
+
+from reascribe.audio import AudioSection, downmix
+from reascribe.errors import ModelError, RequestError
 from reascribe.events import Events
 
 Progress = Callable[[float, str], None]
@@ -29,6 +32,21 @@ class Pipeline(Protocol):
     def load(self) -> None: ...
 
     def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events: ...
+
+
+def checked_rate(model: Any, sample_rate: int, what: str, remedy: str = "reinstall reascribe") -> Any:
+    """``model`` when it runs at ``sample_rate``; a ModelError naming ``what`` and ``remedy`` otherwise."""
+    if model.sample_rate != sample_rate:
+        raise ModelError(f"The {what} runs at {model.sample_rate} Hz, not {sample_rate} Hz; {remedy}.")
+    return model
+
+
+def model_input(audio: AudioSection, channels: int, sample_rate: int) -> np.ndarray:
+    """``audio`` as a model reads it: (samples, channels) float32 at ``sample_rate``."""
+    samples = downmix(audio.samples, channels)
+    if audio.sample_rate != sample_rate:
+        samples = soxr.resample(samples, audio.sample_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
 
 
 def create(kind: str, num_threads: int | None = None) -> Pipeline:

@@ -13,12 +13,10 @@ from typing import Any
 
 import mir_eval
 import numpy as np
-import soxr
-from reascribe.audio import AudioSection, downmix
-from reascribe.errors import ModelError
+from reascribe.audio import AudioSection
 from reascribe.events import ChordSegment, Events, NoteEvent
 from reascribe.models.chords.vocabulary import symbol
-from reascribe.pipelines import Progress
+from reascribe.pipelines import Progress, checked_rate, model_input
 from reascribe.protocol import validate_options
 
 log = logging.getLogger(__name__)
@@ -42,20 +40,13 @@ class ChordsPipeline:
         if self.model is None:
             from reascribe.models.chords.transcriber import ChordTranscriber
 
-            model = ChordTranscriber(num_threads=self.num_threads)
-            if model.sample_rate != self.sample_rate:
-                raise ModelError(
-                    f"The chord model runs at {model.sample_rate} Hz, not {self.sample_rate} Hz; reinstall reascribe."
-                )
-            self.model = model
+            self.model = checked_rate(ChordTranscriber(num_threads=self.num_threads), self.sample_rate, "chord model")
 
     def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events:
         validate_options(self.kind, options)
         self.load()
-        samples = downmix(audio.samples, 1)[:, 0]
-        if audio.sample_rate != self.sample_rate:
-            samples = soxr.resample(samples, audio.sample_rate, self.sample_rate, quality="HQ")
-        result = self.model.transcribe(np.ascontiguousarray(samples, dtype=np.float32), progress)
+        samples = model_input(audio, 1, self.sample_rate)[:, 0]
+        result = self.model.transcribe(samples, progress)
         segments = [ChordSegment(s.start_s, s.end_s, s.label, symbol(s.label, result.key)) for s in result.segments]
         notes = voice(segments)
         log.info("chords: %d segments as %d notes, key %s", len(segments), len(notes), result.key)

@@ -10,14 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
-import soxr
-
-from reascribe.audio import AudioSection, downmix
-from reascribe.errors import ModelError
+from reascribe.audio import AudioSection
 from reascribe.events import Events, NoteEvent
 from reascribe.models.drums.classes import GM_NOTE
-from reascribe.pipelines import Progress
+from reascribe.pipelines import Progress, checked_rate, model_input
 from reascribe.protocol import validate_options
 
 log = logging.getLogger(__name__)
@@ -39,22 +35,15 @@ class DrumsPipeline:
         if self.model is None:
             from reascribe.models.drums.transcriber import DrumTranscriber
 
-            model = DrumTranscriber(num_threads=self.num_threads)
-            if model.sample_rate != self.sample_rate:
-                raise ModelError(
-                    f"The drum model runs at {model.sample_rate} Hz, not {self.sample_rate} Hz; reinstall reascribe."
-                )
-            self.model = model
+            self.model = checked_rate(DrumTranscriber(num_threads=self.num_threads), self.sample_rate, "drum model")
 
     def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events:
         opts = validate_options(self.kind, options)
         note_length_s = opts.get("note_length", DEFAULT_NOTE_LENGTH_S)
         note_of = {**GM_NOTE, **opts.get("note_map", {})}
         self.load()
-        samples = downmix(audio.samples, 1)[:, 0]
-        if audio.sample_rate != self.sample_rate:
-            samples = soxr.resample(samples, audio.sample_rate, self.sample_rate, quality="HQ")
-        hits = self.model.transcribe(np.ascontiguousarray(samples, dtype=np.float32), progress)
+        samples = model_input(audio, 1, self.sample_rate)[:, 0]
+        hits = self.model.transcribe(samples, progress)
         notes = hits_to_notes([(h.time_s, note_of[h.drum], h.velocity) for h in hits], note_length_s)
         log.info("drums: %d notes from %d hits", len(notes), len(hits))
         return Events(notes, [])

@@ -13,13 +13,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-import soxr
-
-from reascribe.audio import AudioSection, downmix
-from reascribe.errors import ModelError
+from reascribe.audio import AudioSection
 from reascribe.events import SOFT_CC, SUSTAIN_CC, ControlEvent, Events, NoteEvent
 from reascribe.models.piano.transkun_model import SOFT_PEDAL_PITCH, SUSTAIN_PEDAL_PITCH
-from reascribe.pipelines import Progress
+from reascribe.pipelines import Progress, checked_rate, model_input
 from reascribe.protocol import validate_options
 
 log = logging.getLogger(__name__)
@@ -46,19 +43,12 @@ class PianoPipeline:
             from reascribe.models.piano.transkun_model import TranskunPiano
 
             model = TranskunPiano(self.num_threads)
-            if model.sample_rate != self.sample_rate:
-                raise ModelError(
-                    f"The piano model runs at {model.sample_rate} Hz, not {self.sample_rate} Hz; "
-                    "reinstall transkun 2.0.1."
-                )
-            self.model = model
+            self.model = checked_rate(model, self.sample_rate, "piano model", "reinstall transkun 2.0.1")
 
     def run(self, audio: AudioSection, options: dict[str, Any], progress: Progress) -> Events:
         opts = {**DEFAULTS, **validate_options(self.kind, options)}
         self.load()
-        samples = downmix(audio.samples, MODEL_CHANNELS)
-        if audio.sample_rate != self.sample_rate:
-            samples = soxr.resample(samples, audio.sample_rate, self.sample_rate, quality="HQ")
+        samples = model_input(audio, MODEL_CHANNELS, self.sample_rate)
         # no gain change: transkun standardises each 16 s segment itself
         raw = self.model.transcribe(samples, progress)
 
